@@ -1,0 +1,576 @@
+//! [`Counter`]: accumulate per thread, flush to a shared total, never lose a
+//! count.
+//!
+//! A shared `AtomicU64` makes every `fetch_add` fight over one cache line. A
+//! `Counter` gives each thread its own slot instead, so [`add`](Counter::add)
+//! writes only memory that no other thread writes — a plain load and store, no
+//! lock-prefixed instruction — and moves the thread's pending amount into a
+//! shared total once it reaches the counter's batch size. Readers choose
+//! between a cheap estimate and an exact sum:
+//!
+//! - [`approx`](Counter::approx) reads the flushed total: one atomic load.
+//!   It is at most [`sum`](Counter::sum), and behind it by less than `batch`
+//!   for each running thread that has added since its last flush.
+//! - [`sum`](Counter::sum) is exact: it visits every slot, so every `add`
+//!   that completed before it is counted once, whether flushed or not, and
+//!   whether its thread is still running or not. For one reader, successive
+//!   sums never decrease, however threads add and exit meanwhile.
+//!
+//! # Thread exit
+//!
+//! Nothing is lost when a thread exits: its pending amount is flushed to the
+//! shared total as its thread-locals are destroyed, and its slot keeps its
+//! count, so `sum` still includes it. When a later thread takes over the slot
+//! (the crate recycles thread indices), the old count stays in the slot and is
+//! reported by [`per_thread`](Counter::per_thread) as unattributed, so a
+//! counter uses memory for at most as many threads as were ever alive at once,
+//! not for every thread that ever ran.
+//!
+//! A thread that adds from a `thread_local!` destructor after the crate's own
+//! has run adds straight to the shared total (two atomic adds): still
+//! counted, never a panic.
+//!
+//! The flush at exit happens when the thread's thread-locals are destroyed.
+//! `JoinHandle::join` waits for that; the end of `std::thread::scope` does
+//! not (it waits for the closures, not the threads' teardown), so right after
+//! a scope `approx` may still trail while `sum` is already exact.
+//!
+//! # Compared with
+//!
+//! - Java's `LongAdder` keeps a set of cells that threads hash into and sums
+//!   them on read; it never flushes, so it has no cheap estimate. `sum` here
+//!   is the same idea with one cell per thread.
+//! - folly's `ThreadCachedInt` flushes a thread's cache every so many
+//!   increments and on thread exit, like this counter, and its
+//!   `readFull` walks every thread's cache under a lock; `sum` here takes no
+//!   lock.
+//!
+//! # Examples
+//!
+//! ```
+//! use threadkit::Counter;
+//!
+//! static REQUESTS: Counter = Counter::new();
+//! static BYTES: Counter = Counter::with_batch(1 << 20);
+//!
+//! std::thread::scope(|s| {
+//!     for _ in 0..4 {
+//!         s.spawn(|| {
+//!             for _ in 0..1_000 {
+//!                 REQUESTS.inc();
+//!                 BYTES.add(512);
+//!             }
+//!         });
+//!     }
+//! });
+//! assert_eq!(REQUESTS.sum(), 4_000);
+//! assert_eq!(BYTES.sum(), 2_048_000);
+//! assert!(BYTES.approx() <= BYTES.sum());
+//! ```
+
+use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::{Arc, OnceLock};
+use std::thread::ThreadId;
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use crate::sync::{AtomicPtr, AtomicU64, Ordering};
+use crate::table::Table;
+use crate::thread_id::{self, ExitHook, Registration, Thread, ThreadRecord};
+
+/// A counter that threads add to without contention; see the
+/// [module documentation](self).
+///
+/// Usable as a `static`, a struct field or behind an `Arc`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use threadkit::Counter;
+///
+/// let hits = Arc::new(Counter::new());
+/// let handles: Vec<_> = (0..4)
+///     .map(|_| {
+///         let hits = Arc::clone(&hits);
+///         std::thread::spawn(move || hits.add(10))
+///     })
+///     .collect();
+/// for h in handles {
+///     h.join().unwrap();
+/// }
+/// assert_eq!(hits.sum(), 40);
+/// ```
+pub struct Counter {
+    slots: Table<CachePadded<Slot>>,
+    /// The flushed total. It lives on the heap because exit hooks write to it
+    /// without borrowing the `Counter`: a scoped thread's thread-locals can be
+    /// destroyed after `thread::scope` has returned and the counter has moved.
+    total: OnceLock<Box<CachePadded<AtomicU64>>>,
+    /// What exiting threads added straight to the total, having no slot.
+    unslotted: AtomicU64,
+    batch: u64,
+}
+
+/// One thread index's share of a counter.
+#[derive(Default)]
+struct Slot {
+    /// The key of the thread that owns the slot, 0 if none. Written by the
+    /// owner, in `claim`.
+    key: AtomicU64,
+    /// Everything ever added through this slot, by every thread that has
+    /// owned it. Only the owner writes it, so it never decreases.
+    count: AtomicU64,
+    /// The part of `count` already in the shared total. Only the owner
+    /// writes it.
+    flushed: AtomicU64,
+    /// The part of `count` added by earlier owners.
+    base: AtomicU64,
+    /// The counter's total, for the exit hook.
+    total: AtomicPtr<AtomicU64>,
+    owner: Mutex<Option<Arc<ThreadRecord>>>,
+}
+
+/// The default batch: how much a thread accumulates before it flushes.
+const DEFAULT_BATCH: u64 = 1024;
+
+impl Counter {
+    /// Creates a counter at zero that flushes every 1024 units.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::Counter;
+    ///
+    /// static ERRORS: Counter = Counter::new();
+    /// ERRORS.inc();
+    /// assert_eq!(ERRORS.sum(), 1);
+    /// assert_eq!(ERRORS.batch(), 1024);
+    /// ```
+    #[must_use]
+    pub const fn new() -> Counter {
+        Counter::with_batch(DEFAULT_BATCH)
+    }
+
+    /// Creates a counter at zero whose threads flush once they have
+    /// accumulated `batch` units (a `batch` of 0 is taken as 1: flush on every
+    /// add).
+    ///
+    /// A larger batch makes `add` cheaper on average and
+    /// [`approx`](Counter::approx) staler: it lags [`sum`](Counter::sum) by
+    /// less than `batch` per running thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::Counter;
+    ///
+    /// static BYTES_SENT: Counter = Counter::with_batch(64 * 1024);
+    /// BYTES_SENT.add(1500);
+    /// assert_eq!(BYTES_SENT.approx(), 0); // still pending in this thread
+    /// BYTES_SENT.flush();
+    /// assert_eq!(BYTES_SENT.approx(), 1500);
+    /// ```
+    #[must_use]
+    pub const fn with_batch(batch: u64) -> Counter {
+        Counter {
+            slots: Table::new(),
+            total: OnceLock::new(),
+            unslotted: AtomicU64::new(0),
+            batch: if batch == 0 { 1 } else { batch },
+        }
+    }
+
+    /// The batch size this counter flushes at.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(threadkit::Counter::with_batch(0).batch(), 1);
+    /// ```
+    pub fn batch(&self) -> u64 {
+        self.batch
+    }
+
+    /// Adds `n` (wrapping at `u64::MAX`, like `AtomicU64::fetch_add`).
+    ///
+    /// The fast path writes only the calling thread's slot; every `batch`
+    /// units it adds the thread's pending amount to the shared total.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::Counter;
+    ///
+    /// let bytes = Counter::new();
+    /// bytes.add(256);
+    /// bytes.add(256);
+    /// assert_eq!(bytes.sum(), 512);
+    /// ```
+    #[inline]
+    pub fn add(&self, n: u64) {
+        if let Some(thread) = thread_id::current() {
+            if let Some(slot) = self.slots.get(thread) {
+                if slot.key.load(Ordering::Relaxed) == thread.key {
+                    self.add_to(slot, n);
+                    return;
+                }
+            }
+        }
+        self.add_slow(n);
+    }
+
+    /// Adds 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let calls = threadkit::Counter::new();
+    /// calls.inc();
+    /// assert_eq!(calls.sum(), 1);
+    /// ```
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n` to a slot the calling thread owns.
+    #[inline]
+    fn add_to(&self, slot: &Slot, n: u64) {
+        let count = slot.count.load(Ordering::Relaxed).wrapping_add(n);
+        slot.count.store(count, Ordering::Relaxed);
+        if count.wrapping_sub(slot.flushed.load(Ordering::Relaxed)) >= self.batch {
+            self.flush_full(slot);
+        }
+    }
+
+    #[cold]
+    fn flush_full(&self, slot: &Slot) {
+        flush(slot, self.total());
+    }
+
+    #[cold]
+    fn add_slow(&self, n: u64) {
+        match thread_id::register() {
+            Registration::Live(thread, record) => {
+                let slot = self.slots.get_or_alloc(thread);
+                if slot.key.load(Ordering::Relaxed) != thread.key {
+                    self.claim(slot, thread, record);
+                }
+                self.add_to(slot, n);
+            }
+            Registration::Exiting { .. } => {
+                // No slot to write: the thread's index may already belong to
+                // another thread. `unslotted` keeps `sum` exact; the total
+                // keeps `approx` current. (Release: see `approx`.)
+                self.unslotted.fetch_add(n, Ordering::Relaxed);
+                self.total().fetch_add(n, Ordering::Release);
+            }
+        }
+    }
+
+    /// Makes the calling (live) thread the owner of `slot`, folding in what
+    /// an exited previous owner left.
+    fn claim(&self, slot: &CachePadded<Slot>, thread: Thread, record: Arc<ThreadRecord>) {
+        let total = self.total();
+        let mut owner = slot.owner.lock();
+        if let Some(previous) = owner.take() {
+            // The previous owner released this index when it exited, after
+            // its exit hook flushed; flushing again is harmless and covers a
+            // thread whose hook could not be registered.
+            debug_assert!(previous.has_exited());
+            flush(slot, total);
+            slot.base
+                .store(slot.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        slot.total.store(
+            total as *const AtomicU64 as *mut AtomicU64,
+            Ordering::Relaxed,
+        );
+        // If the thread were already exiting the hook would be refused, and
+        // the pending amount flushed by the next owner instead; a live thread
+        // is never refused.
+        record.add_exit_hook(ExitHook {
+            data: slot_address(slot),
+            run: flush_on_exit,
+        });
+        slot.key.store(thread.key, Ordering::Relaxed);
+        *owner = Some(record);
+    }
+
+    /// Moves the calling thread's pending amount into the shared total, so
+    /// that [`approx`](Counter::approx) includes it.
+    ///
+    /// Other threads' pending amounts are flushed by those threads (when they
+    /// reach the batch size, call `flush`, or exit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::Counter;
+    ///
+    /// let sent = Counter::with_batch(100);
+    /// sent.add(5);
+    /// assert_eq!(sent.approx(), 0);
+    /// sent.flush();
+    /// assert_eq!(sent.approx(), 5);
+    /// ```
+    pub fn flush(&self) {
+        if let Some(thread) = thread_id::current() {
+            if let Some(slot) = self.slots.get(thread) {
+                if slot.key.load(Ordering::Relaxed) == thread.key {
+                    flush(slot, self.total());
+                }
+            }
+        }
+    }
+
+    /// The flushed total: one atomic load, no matter how many threads.
+    ///
+    /// `approx()` is never more than a [`sum`](Counter::sum) that the same
+    /// thread takes after it, and trails the exact sum by less than
+    /// [`batch`](Counter::batch) for each running thread that has added since
+    /// its last flush (exited threads have flushed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::Counter;
+    ///
+    /// let events = Counter::with_batch(10);
+    /// for _ in 0..25 {
+    ///     events.inc();
+    /// }
+    /// assert_eq!(events.approx(), 20); // two full batches flushed
+    /// assert_eq!(events.sum(), 25);
+    /// ```
+    #[inline]
+    pub fn approx(&self) -> u64 {
+        // Acquire pairs with the Release of every flush, so the slot counts
+        // behind this total are visible to a `sum` this thread takes next.
+        self.total
+            .get()
+            .map_or(0, |total| total.load(Ordering::Acquire))
+    }
+
+    /// The exact count: every `add` that completed before this call, flushed
+    /// or not, from running and exited threads alike.
+    ///
+    /// It visits one slot per thread index (at most as many as threads were
+    /// alive at once) and takes no lock. While other threads add, the result
+    /// includes some of their concurrent adds; for one reader, successive
+    /// results never decrease.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::Counter;
+    ///
+    /// static JOBS: Counter = Counter::new();
+    /// std::thread::scope(|s| {
+    ///     for _ in 0..3 {
+    ///         s.spawn(|| JOBS.add(7));
+    ///     }
+    /// });
+    /// assert_eq!(JOBS.sum(), 21);
+    /// ```
+    pub fn sum(&self) -> u64 {
+        // Every location read here only grows, so a later read of each is at
+        // least an earlier one: successive sums never decrease.
+        self.slots
+            .iter()
+            .fold(self.unslotted.load(Ordering::Relaxed), |sum, slot| {
+                sum.wrapping_add(slot.count.load(Ordering::Relaxed))
+            })
+    }
+
+    /// Each thread's share of the count, with the thread it belongs to.
+    ///
+    /// One share per thread that owns a slot, running or exited. Counts left
+    /// by exited threads whose slot another thread has since taken, and adds
+    /// made during thread teardown, are reported together in one share whose
+    /// [`thread_id`](ThreadShare::thread_id) is `None`. The shares add up to
+    /// [`sum`](Counter::sum) when no thread is adding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::Counter;
+    ///
+    /// let work = Counter::new();
+    /// std::thread::scope(|s| {
+    ///     std::thread::Builder::new()
+    ///         .name("a".into())
+    ///         .spawn_scoped(s, || work.add(3))
+    ///         .unwrap();
+    /// });
+    /// let shares = work.per_thread();
+    /// assert_eq!(shares.len(), 1);
+    /// assert_eq!(shares[0].thread_name(), Some("a"));
+    /// assert_eq!(shares[0].count(), 3);
+    /// ```
+    pub fn per_thread(&self) -> Vec<ThreadShare> {
+        let mut shares = Vec::new();
+        let mut unattributed = self.unslotted.load(Ordering::Relaxed);
+        for slot in self.slots.iter() {
+            let owner = slot.owner.lock();
+            let base = slot.base.load(Ordering::Relaxed);
+            let count = slot.count.load(Ordering::Relaxed);
+            unattributed = unattributed.wrapping_add(base);
+            match &*owner {
+                Some(record) => shares.push(ThreadShare {
+                    thread: Some((record.id(), record.name().map(Box::from))),
+                    exited: record.has_exited(),
+                    count: count.wrapping_sub(base),
+                }),
+                None => unattributed = unattributed.wrapping_add(count.wrapping_sub(base)),
+            }
+        }
+        if unattributed != 0 {
+            shares.push(ThreadShare {
+                thread: None,
+                exited: true,
+                count: unattributed,
+            });
+        }
+        shares
+    }
+
+    /// Sets the counter back to zero.
+    ///
+    /// The exclusive borrow means no thread is adding, so nothing is lost
+    /// between reading and resetting; see [`take`](Counter::take).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut c = threadkit::Counter::new();
+    /// c.add(3);
+    /// c.reset();
+    /// assert_eq!(c.sum(), 0);
+    /// assert_eq!(c.approx(), 0);
+    /// ```
+    pub fn reset(&mut self) {
+        *self = Counter::with_batch(self.batch);
+    }
+
+    /// Returns the exact count and sets the counter back to zero, as one
+    /// step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut c = threadkit::Counter::new();
+    /// c.add(3);
+    /// assert_eq!(c.take(), 3);
+    /// assert_eq!(c.sum(), 0);
+    /// ```
+    pub fn take(&mut self) -> u64 {
+        let sum = self.sum();
+        self.reset();
+        sum
+    }
+
+    fn total(&self) -> &AtomicU64 {
+        self.total
+            .get_or_init(|| Box::new(CachePadded::new(AtomicU64::new(0))))
+    }
+}
+
+/// Moves `slot`'s pending amount into `total`. Called only by the slot's
+/// owner (or, in `claim`, by its next owner after the previous one exited).
+fn flush(slot: &Slot, total: &AtomicU64) {
+    let count = slot.count.load(Ordering::Relaxed);
+    let pending = count.wrapping_sub(slot.flushed.load(Ordering::Relaxed));
+    if pending != 0 {
+        // Release: a reader that sees this total also sees `count`.
+        total.fetch_add(pending, Ordering::Release);
+        slot.flushed.store(count, Ordering::Relaxed);
+    }
+}
+
+fn slot_address(slot: &CachePadded<Slot>) -> *const () {
+    (&**slot as *const Slot).cast()
+}
+
+/// The exit hook: flushes the exiting owner's pending amount.
+///
+/// # Safety
+///
+/// `data` must be the address of a live `Slot` whose `total` points to its
+/// counter's live total. `Counter::drop` unregisters the hook before freeing
+/// either.
+unsafe fn flush_on_exit(data: *const ()) {
+    // SAFETY: per this function's contract.
+    let slot = unsafe { &*data.cast::<Slot>() };
+    // SAFETY: `claim` stored the total before registering the hook, and the
+    // total is freed only after the hook is unregistered.
+    let total = unsafe { &*slot.total.load(Ordering::Relaxed) };
+    flush(slot, total);
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        // Owners still running (or exiting) hold exit hooks into our slots;
+        // take them back before the slots and the total are freed.
+        for slot in self.slots.iter() {
+            if let Some(record) = &*slot.owner.lock() {
+                record.remove_exit_hooks(slot_address(slot));
+            }
+        }
+    }
+}
+
+// A panic cannot leave a counter half-updated: `add` runs no user code, and
+// its lock is only taken on slow paths that do not panic while holding it.
+impl RefUnwindSafe for Counter {}
+impl UnwindSafe for Counter {}
+
+impl Default for Counter {
+    fn default() -> Counter {
+        Counter::new()
+    }
+}
+
+impl fmt::Debug for Counter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counter")
+            .field("sum", &self.sum())
+            .field("approx", &self.approx())
+            .field("batch", &self.batch)
+            .finish()
+    }
+}
+
+/// One thread's share of a [`Counter`]; see [`Counter::per_thread`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadShare {
+    thread: Option<(ThreadId, Option<Box<str>>)>,
+    exited: bool,
+    count: u64,
+}
+
+impl ThreadShare {
+    /// The thread this share belongs to, or `None` for the share of exited
+    /// threads whose slots were reused and of adds made during teardown.
+    pub fn thread_id(&self) -> Option<ThreadId> {
+        self.thread.as_ref().map(|(id, _)| *id)
+    }
+
+    /// The thread's name, if it has one.
+    pub fn thread_name(&self) -> Option<&str> {
+        self.thread.as_ref().and_then(|(_, name)| name.as_deref())
+    }
+
+    /// Whether the thread had begun to exit when the share was read.
+    pub fn has_exited(&self) -> bool {
+        self.exited
+    }
+
+    /// How much the thread added.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}

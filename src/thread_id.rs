@@ -1,0 +1,342 @@
+//! Who the calling thread is.
+//!
+//! Each thread that uses the crate gets two identities:
+//!
+//! - a dense **index**, recycled when the thread exits, which places its slot
+//!   in every [`Table`](crate::table::Table) (the scheme of the `thread_local`
+//!   crate: the lowest free index first, so tables stay small);
+//! - a **key**, a `u64` that is never reused, which tells whether a slot's
+//!   value belongs to this thread or to an exited thread that held the same
+//!   index before.
+//!
+//! The fast path reads one `const`-initialised thread-local with no
+//! destructor ([`current`]). The destructor that releases the index lives in a
+//! separate guard, registered only on the slow path ([`register`]), so that the
+//! common case registers nothing (the split used by `thread_local`'s
+//! `thread_id.rs`).
+//!
+//! Teardown is a normal state here: once the guard has run, the thread is
+//! [`Registration::Exiting`], [`current`] returns `None` for good, and the
+//! building blocks fall back instead of touching a slot whose index another
+//! thread may already hold.
+
+use std::cell::{Cell, OnceCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::thread::ThreadId;
+
+use parking_lot::Mutex;
+
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+
+/// A live thread's place in the tables, and its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Thread {
+    /// The bucket of this thread's slot: bucket `b` holds `2^b` slots.
+    pub(crate) bucket: usize,
+    /// The slot's index inside its bucket.
+    pub(crate) index: usize,
+    /// This thread's key: unique for the life of the process, never 0.
+    pub(crate) key: u64,
+}
+
+impl Thread {
+    fn new(id: usize, key: u64) -> Thread {
+        let bucket = (usize::BITS - 1 - (id + 1).leading_zeros()) as usize;
+        let index = id + 1 - (1 << bucket);
+        Thread { bucket, index, key }
+    }
+
+    /// The dense index this position was made from.
+    fn id(self) -> usize {
+        self.index + (1 << self.bucket) - 1
+    }
+}
+
+/// The calling thread's state as far as this crate knows it.
+#[derive(Clone, Copy)]
+enum State {
+    /// The thread has not used the crate yet.
+    Fresh,
+    /// The thread holds an index.
+    Live(Thread),
+    /// The thread's guard has run (or could not be registered): the thread is
+    /// exiting. `last` is where it lived, if it ever did.
+    Exiting { key: u64, last: Option<Thread> },
+}
+
+thread_local! {
+    // No destructor: readable at every point of the thread's life, teardown
+    // included, and reading it registers nothing.
+    static STATE: Cell<State> = const { Cell::new(State::Fresh) };
+    // The destructor half: releases the index and marks the record exited.
+    static GUARD: Guard = const { Guard { record: OnceCell::new() } };
+}
+
+/// The calling thread's position, if it is live.
+///
+/// This is the fast path of every building block: one read of a
+/// `const`-initialised thread-local that has no destructor.
+#[inline]
+pub(crate) fn current() -> Option<Thread> {
+    match STATE.with(Cell::get) {
+        State::Live(thread) => Some(thread),
+        State::Fresh | State::Exiting { .. } => None,
+    }
+}
+
+/// The calling thread's key and last position if it is exiting, without
+/// registering it.
+#[cold]
+pub(crate) fn exiting() -> Option<(u64, Option<Thread>)> {
+    match STATE.with(Cell::get) {
+        State::Exiting { key, last } => Some((key, last)),
+        State::Fresh | State::Live(_) => None,
+    }
+}
+
+/// What the slow paths learn about the calling thread.
+pub(crate) enum Registration {
+    /// The thread holds `thread`'s index until it exits.
+    Live(Thread, Arc<ThreadRecord>),
+    /// The thread is exiting: it holds no index and must not write to a slot.
+    Exiting {
+        /// This thread's key (new if the thread never registered before).
+        key: u64,
+    },
+}
+
+/// Registers the calling thread if it is fresh, and says where it stands.
+///
+/// Registration allocates the thread's key, its [`ThreadRecord`] and its
+/// index, and registers the guard that gives the index back at thread exit.
+/// If the guard cannot be registered because the thread's thread-locals are
+/// already being destroyed, the thread is `Exiting` from the start.
+#[cold]
+pub(crate) fn register() -> Registration {
+    match STATE.with(Cell::get) {
+        State::Live(thread) => {
+            match GUARD.try_with(|guard| guard.record.get().cloned()) {
+                Ok(Some(record)) => Registration::Live(thread, record),
+                // Unreachable: the guard leaves `Live` before it lets go of
+                // the record. Exiting is the safe answer all the same.
+                _ => Registration::Exiting { key: thread.key },
+            }
+        }
+        State::Exiting { key, .. } => Registration::Exiting { key },
+        State::Fresh => {
+            let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+            let record = Arc::new(ThreadRecord::current(key));
+            let installed = GUARD
+                .try_with(|guard| guard.record.set(Arc::clone(&record)).is_ok())
+                .unwrap_or(false);
+            if installed {
+                let thread = Thread::new(IDS.lock().alloc(), key);
+                STATE.with(|state| state.set(State::Live(thread)));
+                Registration::Live(thread, record)
+            } else {
+                STATE.with(|state| state.set(State::Exiting { key, last: None }));
+                Registration::Exiting { key }
+            }
+        }
+    }
+}
+
+/// Keys start at 1: 0 means "no owner" in the tables.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+static IDS: Mutex<IdAllocator> = Mutex::new(IdAllocator::new());
+
+/// Hands out dense indices, lowest free first.
+struct IdAllocator {
+    next: usize,
+    free: BinaryHeap<Reverse<usize>>,
+}
+
+impl IdAllocator {
+    const fn new() -> IdAllocator {
+        IdAllocator {
+            next: 0,
+            free: BinaryHeap::new(),
+        }
+    }
+
+    fn alloc(&mut self) -> usize {
+        match self.free.pop() {
+            Some(Reverse(id)) => id,
+            None => {
+                let id = self.next;
+                self.next += 1;
+                id
+            }
+        }
+    }
+
+    fn free(&mut self, id: usize) {
+        self.free.push(Reverse(id));
+    }
+}
+
+/// Gives the thread's index back when its thread-locals are destroyed.
+struct Guard {
+    record: OnceCell<Arc<ThreadRecord>>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let Some(record) = self.record.take() else {
+            return;
+        };
+        let last = current();
+        // From here on the thread writes to no slot: `current` is `None` for
+        // the rest of its life, so the index can be handed to another thread.
+        STATE.with(|state| {
+            state.set(State::Exiting {
+                key: record.key,
+                last,
+            })
+        });
+        record.exit();
+        if let Some(thread) = last {
+            IDS.lock().free(thread.id());
+        }
+    }
+}
+
+/// What an owner can learn about the thread that created a value.
+///
+/// Shared by every value the thread creates; outlives the thread for as long
+/// as one of them does.
+pub(crate) struct ThreadRecord {
+    key: u64,
+    id: ThreadId,
+    name: Option<Box<str>>,
+    exited: AtomicBool,
+    /// Run once, on the owning thread, when it exits. Holding this lock while
+    /// they run is what lets an owner unregister safely (see [`ExitHook`]).
+    hooks: Mutex<Vec<ExitHook>>,
+}
+
+impl ThreadRecord {
+    /// A record of the calling thread.
+    fn current(key: u64) -> ThreadRecord {
+        let thread = std::thread::current();
+        ThreadRecord {
+            key,
+            id: thread.id(),
+            name: thread.name().map(Box::from),
+            exited: AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A record for a value created by the calling thread while it exits.
+    pub(crate) fn exiting(key: u64) -> Arc<ThreadRecord> {
+        let record = ThreadRecord::current(key);
+        record.exited.store(true, Ordering::Relaxed);
+        Arc::new(record)
+    }
+
+    pub(crate) fn id(&self) -> ThreadId {
+        self.id
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether the thread has begun to exit (its thread-local destructors
+    /// have started).
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
+    /// Registers `hook` to run when the thread exits. Returns `false`, and
+    /// registers nothing, if the thread has already exited.
+    pub(crate) fn add_exit_hook(&self, hook: ExitHook) -> bool {
+        let mut hooks = self.hooks.lock();
+        if self.has_exited() {
+            return false;
+        }
+        hooks.push(hook);
+        true
+    }
+
+    /// Unregisters every hook whose data is `data`. When this returns, no such
+    /// hook is running or will run.
+    pub(crate) fn remove_exit_hooks(&self, data: *const ()) {
+        self.hooks.lock().retain(|hook| hook.data != data);
+    }
+
+    fn exit(&self) {
+        let mut hooks = self.hooks.lock();
+        self.exited.store(true, Ordering::Release);
+        for hook in hooks.drain(..) {
+            // SAFETY: the hook is still registered, so whoever registered it
+            // has not yet freed `data`: they must call `remove_exit_hooks`
+            // first, and that waits for this lock.
+            unsafe { (hook.run)(hook.data) }
+        }
+    }
+}
+
+/// Work to do on a thread's own exit, such as flushing a counter's pending
+/// amount.
+///
+/// Whoever registers a hook must call
+/// [`ThreadRecord::remove_exit_hooks`] before `data` stops being valid.
+pub(crate) struct ExitHook {
+    pub(crate) data: *const (),
+    pub(crate) run: unsafe fn(*const ()),
+}
+
+// SAFETY: `data` is only dereferenced by `run`, which the registration
+// contract above keeps sound on whichever thread runs it; the pointer itself
+// is just an address.
+unsafe impl Send for ExitHook {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_ids_map_to_buckets() {
+        for (id, bucket, index) in [
+            (0, 0, 0),
+            (1, 1, 0),
+            (2, 1, 1),
+            (3, 2, 0),
+            (6, 2, 3),
+            (7, 3, 0),
+        ] {
+            let thread = Thread::new(id, 1);
+            assert_eq!((thread.bucket, thread.index), (bucket, index), "id {id}");
+            assert_eq!(thread.id(), id);
+        }
+    }
+
+    #[test]
+    fn allocator_reuses_lowest_free_id() {
+        let mut ids = IdAllocator::new();
+        assert_eq!([ids.alloc(), ids.alloc(), ids.alloc()], [0, 1, 2]);
+        ids.free(2);
+        ids.free(0);
+        assert_eq!([ids.alloc(), ids.alloc(), ids.alloc()], [0, 2, 3]);
+    }
+
+    #[test]
+    fn registered_thread_stays_live_and_keeps_its_key() {
+        std::thread::spawn(|| {
+            assert_eq!(current(), None);
+            let Registration::Live(thread, record) = register() else {
+                panic!("a running thread registers live");
+            };
+            assert_eq!(current(), Some(thread));
+            assert_eq!(record.key, thread.key);
+            assert!(!record.has_exited());
+        })
+        .join()
+        .unwrap();
+    }
+}

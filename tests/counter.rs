@@ -1,0 +1,347 @@
+//! Behaviour of `Counter`: exact totals, monotonic sums, the flush rules, the
+//! `approx` bound, attribution, slot reuse and thread teardown.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+use threadkit::Counter;
+
+const fn scaled(n: u64, miri: u64) -> u64 {
+    if cfg!(miri) {
+        miri
+    } else {
+        n
+    }
+}
+
+#[test]
+fn eight_threads_of_requests_count_exactly_without_flush() {
+    static REQUESTS: Counter = Counter::new();
+    static BYTES: Counter = Counter::new();
+    let per_thread = scaled(10_000, 100);
+    thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..per_thread {
+                    REQUESTS.add(1);
+                    BYTES.add(256);
+                }
+            });
+        }
+    });
+    assert_eq!(REQUESTS.sum(), 8 * per_thread);
+    assert_eq!(BYTES.sum(), 8 * per_thread * 256);
+}
+
+#[test]
+fn short_lived_threads_lose_nothing() {
+    let counter = Arc::new(Counter::new());
+    let threads = scaled(2_000, 20);
+    // In waves of 16 at a time, so slots are reused many times over.
+    for _ in 0..threads / 16 {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                let counter = Arc::clone(&counter);
+                thread::spawn(move || counter.add(3))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+    let expected = threads / 16 * 16 * 3;
+    assert_eq!(counter.sum(), expected);
+    // Every thread flushed on exit, so the estimate is exact too.
+    assert_eq!(counter.approx(), expected);
+    let in_shares: u64 = counter.per_thread().iter().map(|s| s.count()).sum();
+    assert_eq!(in_shares, expected);
+}
+
+#[test]
+fn sum_never_decreases_while_threads_add_and_exit() {
+    let counter = Counter::with_batch(7);
+    let done = AtomicBool::new(false);
+    let waves = scaled(50, 3);
+    thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut last = 0;
+            let mut reads = 0u64;
+            while !done.load(Ordering::Acquire) {
+                let now = counter.sum();
+                assert!(now >= last, "sum went from {last} down to {now}");
+                last = now;
+                reads += 1;
+            }
+            reads
+        });
+        for _ in 0..waves {
+            thread::scope(|w| {
+                for _ in 0..4 {
+                    w.spawn(|| {
+                        for _ in 0..scaled(500, 10) {
+                            counter.inc();
+                        }
+                    });
+                }
+            });
+        }
+        done.store(true, Ordering::Release);
+        assert!(reader.join().unwrap() > 0);
+    });
+    assert_eq!(counter.sum(), waves * 4 * scaled(500, 10));
+}
+
+#[test]
+fn approx_trails_sum_by_less_than_a_batch_per_running_thread() {
+    let batch = 100;
+    let counter = Counter::with_batch(batch);
+    let threads = 4;
+    let added = Barrier::new(threads + 1);
+    let checked = Barrier::new(threads + 1);
+    let (approx, sum) = thread::scope(|s| {
+        let mut handles = Vec::new();
+        for n in 0..threads as u64 {
+            let (counter, added, checked) = (&counter, &added, &checked);
+            handles.push(s.spawn(move || {
+                // 250 + n ones: flushes at 100 and 200, leaves 50 + n pending.
+                for _ in 0..250 + n {
+                    counter.inc();
+                }
+                added.wait();
+                checked.wait();
+            }));
+        }
+        added.wait();
+        let read = (counter.approx(), counter.sum());
+        checked.wait();
+        // An explicit join waits for the thread's thread-local destructors,
+        // which flush; the end of `thread::scope` alone does not.
+        for h in handles {
+            h.join().unwrap();
+        }
+        read
+    });
+    assert_eq!(sum, 1000 + 6);
+    assert_eq!(approx, 4 * 200, "only what reached a batch is flushed");
+    assert!(sum - approx < batch * threads as u64);
+    // The threads have exited and flushed the rest.
+    assert_eq!(counter.approx(), counter.sum());
+}
+
+#[test]
+fn exiting_thread_flushes_its_pending_amount() {
+    let counter = Arc::new(Counter::with_batch(1_000));
+    let c = Arc::clone(&counter);
+    thread::spawn(move || c.add(5)).join().unwrap();
+    assert_eq!(counter.approx(), 5);
+    assert_eq!(counter.sum(), 5);
+}
+
+#[test]
+fn flush_publishes_only_the_calling_threads_pending_amount() {
+    let counter = Counter::with_batch(1_000);
+    counter.add(5);
+    let barrier = Barrier::new(2);
+    let (approx, sum) = thread::scope(|s| {
+        s.spawn(|| {
+            counter.add(7);
+            barrier.wait(); // keep this thread running while we read
+            barrier.wait();
+        });
+        barrier.wait();
+        counter.flush();
+        let read = (counter.approx(), counter.sum());
+        barrier.wait();
+        read
+    });
+    assert_eq!((approx, sum), (5, 12));
+}
+
+#[test]
+fn approx_is_never_ahead_of_a_later_sum() {
+    let counter = Counter::with_batch(3);
+    let done = AtomicBool::new(false);
+    thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                let approx = counter.approx();
+                let sum = counter.sum();
+                assert!(approx <= sum, "approx {approx} > sum {sum}");
+            }
+        });
+        thread::scope(|w| {
+            for _ in 0..2 {
+                w.spawn(|| {
+                    for _ in 0..scaled(20_000, 50) {
+                        counter.inc();
+                    }
+                });
+            }
+        });
+        done.store(true, Ordering::Release);
+    });
+}
+
+#[test]
+fn per_thread_attributes_counts_to_named_threads() {
+    let counter = Counter::new();
+    // Alive at the same time, so that each holds its own slot.
+    let barrier = Barrier::new(3);
+    thread::scope(|s| {
+        for (name, n) in [("a", 1), ("b", 2), ("c", 3)] {
+            let (counter, barrier) = (&counter, &barrier);
+            thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, move || {
+                    counter.add(n);
+                    barrier.wait();
+                })
+                .unwrap();
+        }
+    });
+    let mut shares: Vec<(Option<String>, u64)> = counter
+        .per_thread()
+        .iter()
+        .map(|s| (s.thread_name().map(String::from), s.count()))
+        .collect();
+    shares.sort();
+    assert_eq!(
+        shares,
+        [
+            (Some("a".into()), 1),
+            (Some("b".into()), 2),
+            (Some("c".into()), 3)
+        ]
+    );
+}
+
+#[test]
+fn reused_slots_keep_memory_bounded_and_counts_exact() {
+    let counter = Arc::new(Counter::new());
+    let threads = scaled(200, 10);
+    let mut ids = Vec::new();
+    for _ in 0..threads {
+        let c = Arc::clone(&counter);
+        let h = thread::spawn(move || c.add(10));
+        ids.push(h.thread().id());
+        h.join().unwrap();
+    }
+    assert_eq!(counter.sum(), threads * 10);
+    let shares = counter.per_thread();
+    assert_eq!(shares.iter().map(|s| s.count()).sum::<u64>(), threads * 10);
+    let attributed: Vec<_> = shares.iter().filter(|s| s.thread_id().is_some()).collect();
+    // Threads that ran one after another reuse slots: one per thread index
+    // in use at once in this process (other tests run alongside), not one per
+    // thread.
+    if !cfg!(miri) {
+        assert!(
+            attributed.len() < 50,
+            "{} slots for sequential threads",
+            attributed.len()
+        );
+    }
+    for share in attributed {
+        assert!(ids.contains(&share.thread_id().unwrap()));
+        assert!(share.has_exited());
+        assert_eq!(share.count(), 10);
+    }
+}
+
+#[test]
+fn reset_and_take_start_from_zero() {
+    let mut counter = Counter::with_batch(2);
+    thread::scope(|s| {
+        s.spawn(|| counter.add(5));
+    });
+    counter.add(1);
+    assert_eq!(counter.take(), 6);
+    assert_eq!((counter.sum(), counter.approx()), (0, 0));
+    counter.add(4);
+    assert_eq!(counter.sum(), 4);
+    counter.reset();
+    assert_eq!(counter.sum(), 0);
+    assert!(counter.per_thread().is_empty());
+}
+
+#[test]
+fn counter_dropped_before_its_threads_exit() {
+    // Exit hooks of still-running threads must be taken back on drop (Miri
+    // reports a use after free otherwise).
+    let counter = Arc::new(Counter::with_batch(1_000));
+    let (added, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+    let h = {
+        let (counter, added, release) = (
+            Arc::clone(&counter),
+            Arc::clone(&added),
+            Arc::clone(&release),
+        );
+        thread::spawn(move || {
+            counter.add(1);
+            drop(counter);
+            added.wait();
+            release.wait();
+        })
+    };
+    added.wait();
+    let (owners, sum) = (Arc::strong_count(&counter), counter.sum());
+    drop(counter);
+    release.wait();
+    h.join().unwrap();
+    assert_eq!((owners, sum), (1, 1));
+}
+
+#[test]
+fn counter_moved_after_its_scoped_threads_finish() {
+    let counter = Counter::with_batch(1_000);
+    thread::scope(|s| {
+        s.spawn(|| counter.add(2));
+    });
+    // The scoped thread's exit hook may still be pending: it must not write
+    // to the counter's old place.
+    let moved = Box::new(counter);
+    assert_eq!(moved.sum(), 2);
+}
+
+// Adds from thread-local destructors, before and after the crate's own
+// (destructors run in reverse order of registration on Linux).
+
+static TEARDOWN: Counter = Counter::with_batch(1_000);
+static ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+struct AddOnDrop(&'static str);
+
+impl Drop for AddOnDrop {
+    fn drop(&mut self) {
+        TEARDOWN.add(100);
+        ORDER.lock().unwrap().push(self.0);
+    }
+}
+
+thread_local! {
+    static ADD_ON_DROP: Cell<Option<AddOnDrop>> = const { Cell::new(None) };
+}
+
+#[test]
+fn adds_from_thread_local_destructors_are_counted() {
+    thread::spawn(|| {
+        ADD_ON_DROP.with(|d| d.set(Some(AddOnDrop("after the crate's"))));
+        TEARDOWN.add(1);
+    })
+    .join()
+    .unwrap();
+    thread::spawn(|| {
+        TEARDOWN.add(1);
+        ADD_ON_DROP.with(|d| d.set(Some(AddOnDrop("before the crate's"))));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(ORDER.lock().unwrap().len(), 2);
+    assert_eq!(TEARDOWN.sum(), 202);
+    assert_eq!(
+        TEARDOWN.approx(),
+        202,
+        "teardown adds reach the shared total"
+    );
+}

@@ -1,0 +1,343 @@
+//! Behaviour of `PerThread<T>`: ownership, attribution, thread exit, drops,
+//! reentrancy and teardown.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+use threadkit::PerThread;
+
+#[test]
+fn each_thread_sees_only_its_own_value() {
+    let values: PerThread<thread::ThreadId> = PerThread::new();
+    thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let me = thread::current().id();
+                for _ in 0..100 {
+                    assert_eq!(*values.get_or(|| me), me);
+                }
+            });
+        }
+    });
+    assert_eq!(values.len(), 8);
+}
+
+#[test]
+fn values_visible_after_their_thread_exits() {
+    let values = Arc::new(PerThread::new());
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            let values = Arc::clone(&values);
+            thread::spawn(move || {
+                values.get_or(|| n);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut seen: Vec<i32> = values.iter().copied().collect();
+    seen.sort();
+    assert_eq!(seen, [0, 1, 2, 3]);
+    // `join` waits for the threads' thread-local destructors.
+    assert!(values.iter_entries().all(|e| e.has_exited()));
+}
+
+#[test]
+fn later_thread_does_not_inherit_exited_threads_value() {
+    let values: Arc<PerThread<String>> = Arc::new(PerThread::new());
+    // One after another: each thread exits before the next starts, so the
+    // crate hands every one of them the same recycled slot.
+    let rounds = 5;
+    for round in 0..rounds {
+        let values = Arc::clone(&values);
+        thread::spawn(move || {
+            assert_eq!(values.get(), None, "round {round} inherited a value");
+            let mine = values.get_or(|| format!("round {round}"));
+            assert_eq!(*mine, format!("round {round}"));
+        })
+        .join()
+        .unwrap();
+    }
+    let mut seen: Vec<&String> = values.iter().collect();
+    seen.sort();
+    let expected: Vec<String> = (0..rounds).map(|r| format!("round {r}")).collect();
+    assert_eq!(seen, expected.iter().collect::<Vec<_>>());
+    let ids: std::collections::HashSet<_> = values.iter_entries().map(|e| e.thread_id()).collect();
+    assert_eq!(ids.len(), rounds);
+}
+
+#[test]
+fn entries_name_the_thread_that_created_each_value() {
+    let values = Arc::new(PerThread::new());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let release = Arc::new(Barrier::new(2));
+    let running = {
+        let (values, release) = (Arc::clone(&values), Arc::clone(&release));
+        thread::Builder::new()
+            .name("running".into())
+            .spawn(move || {
+                values.get_or(|| "still here");
+                tx.send(thread::current().id()).unwrap();
+                release.wait();
+            })
+            .unwrap()
+    };
+    let running_id = rx.recv().unwrap();
+    let exited_id = {
+        let values = Arc::clone(&values);
+        let h = thread::Builder::new()
+            .name("exited".into())
+            .spawn(move || {
+                values.get_or(|| "gone");
+            })
+            .unwrap();
+        let id = h.thread().id();
+        h.join().unwrap();
+        id
+    };
+
+    for entry in values.iter_entries() {
+        match *entry.value() {
+            "still here" => {
+                assert_eq!(entry.thread_id(), running_id);
+                assert_eq!(entry.thread_name(), Some("running"));
+                assert!(!entry.has_exited());
+            }
+            "gone" => {
+                assert_eq!(entry.thread_id(), exited_id);
+                assert_eq!(entry.thread_name(), Some("exited"));
+                assert!(entry.has_exited());
+            }
+            other => panic!("unexpected value {other}"),
+        }
+    }
+    assert_eq!(values.len(), 2);
+    release.wait();
+    running.join().unwrap();
+    assert!(values.iter_entries().all(|e| e.has_exited()));
+}
+
+/// Counts drops per value so a double drop or a leak shows.
+struct Tracked<'a> {
+    drops: &'a [AtomicUsize],
+    id: usize,
+}
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
+        self.drops[self.id].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn assert_each_dropped_once(drops: &[AtomicUsize]) {
+    for (id, d) in drops.iter().enumerate() {
+        assert_eq!(d.load(Ordering::SeqCst), 1, "value {id}");
+    }
+}
+
+/// Fills a registry from `threads` threads, half of which exit before the
+/// registry is emptied and half of which are still running.
+fn fill<'a>(values: &PerThread<Tracked<'a>>, drops: &'a [AtomicUsize]) {
+    let threads = drops.len();
+    let next = AtomicUsize::new(0);
+    thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                values.get_or(|| Tracked {
+                    drops,
+                    id: next.fetch_add(1, Ordering::SeqCst),
+                });
+            });
+        }
+    });
+    assert_eq!(values.len(), threads);
+}
+
+#[test]
+fn values_dropped_exactly_once_on_drop() {
+    let drops: Vec<AtomicUsize> = (0..6).map(|_| AtomicUsize::new(0)).collect();
+    let values = PerThread::new();
+    fill(&values, &drops);
+    drop(values);
+    assert_each_dropped_once(&drops);
+}
+
+#[test]
+fn values_dropped_exactly_once_on_clear() {
+    let drops: Vec<AtomicUsize> = (0..6).map(|_| AtomicUsize::new(0)).collect();
+    let mut values = PerThread::new();
+    fill(&values, &drops);
+    values.clear();
+    assert_each_dropped_once(&drops);
+    assert!(values.is_empty());
+    drop(values);
+    assert_each_dropped_once(&drops);
+}
+
+#[test]
+fn values_dropped_exactly_once_through_into_iter() {
+    let drops: Vec<AtomicUsize> = (0..6).map(|_| AtomicUsize::new(0)).collect();
+    let values = PerThread::new();
+    fill(&values, &drops);
+    let mut iter = values.into_iter();
+    let first = iter.next().unwrap();
+    assert_eq!(
+        drops
+            .iter()
+            .map(|d| d.load(Ordering::SeqCst))
+            .sum::<usize>(),
+        0
+    );
+    drop(first);
+    drop(iter);
+    assert_each_dropped_once(&drops);
+}
+
+#[test]
+fn reentrant_get_or_keeps_the_first_value_and_drops_the_other() {
+    let drops: Vec<AtomicUsize> = (0..2).map(|_| AtomicUsize::new(0)).collect();
+    let values: PerThread<Tracked> = PerThread::new();
+    let value = values.get_or(|| {
+        let inner = values.get_or(|| Tracked {
+            drops: &drops,
+            id: 0,
+        });
+        assert_eq!(inner.id, 0);
+        Tracked {
+            drops: &drops,
+            id: 1,
+        }
+    });
+    assert_eq!(value.id, 0, "the value stored first is kept");
+    assert_eq!(
+        drops[1].load(Ordering::SeqCst),
+        1,
+        "the outer value is dropped"
+    );
+    assert_eq!(values.len(), 1);
+    assert_eq!(values.get().map(|v| v.id), Some(0));
+    drop(values);
+    assert_each_dropped_once(&drops);
+}
+
+#[test]
+fn failed_or_panicking_initialiser_stores_nothing() {
+    let values: PerThread<u32> = PerThread::new();
+    assert_eq!(values.get_or_try(|| Err::<u32, _>("nope")), Err("nope"));
+    assert!(values.is_empty());
+    let panicked = std::panic::catch_unwind(|| values.get_or(|| panic!("boom")));
+    assert!(panicked.is_err());
+    assert!(values.is_empty());
+    assert_eq!(*values.get_or(|| 3), 3);
+}
+
+#[test]
+fn iteration_is_live_while_threads_insert() {
+    let values: PerThread<usize> = PerThread::new();
+    let done = AtomicBool::new(false);
+    let writers = if cfg!(miri) { 4 } else { 16 };
+    thread::scope(|s| {
+        s.spawn(|| {
+            let mut last = 0;
+            while !done.load(Ordering::Acquire) {
+                let seen = values.iter().count();
+                assert!(seen >= last, "values never disappear");
+                assert!(values.iter().all(|&v| v < writers));
+                last = seen;
+            }
+        });
+        let writers_done = AtomicUsize::new(0);
+        thread::scope(|w| {
+            for n in 0..writers {
+                let (values, writers_done) = (&values, &writers_done);
+                w.spawn(move || {
+                    values.get_or(|| n);
+                    writers_done.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        done.store(true, Ordering::Release);
+    });
+    assert_eq!(values.len(), writers);
+}
+
+#[test]
+fn clear_lets_threads_start_over() {
+    let mut values = PerThread::new();
+    assert_eq!(*values.get_or(|| 1), 1);
+    values.clear();
+    assert_eq!(values.get(), None);
+    assert_eq!(*values.get_or(|| 2), 2);
+}
+
+#[test]
+fn iter_mut_and_debug() {
+    let mut values: PerThread<Cell<u32>> = PerThread::default();
+    values.get_or(|| Cell::new(1));
+    for v in &mut values {
+        v.set(v.get() + 1);
+    }
+    assert_eq!(values.get().map(Cell::get), Some(2));
+    let debug = format!("{values:?}");
+    assert!(debug.contains("len: 1"), "{debug}");
+}
+
+// Thread-local destructors run in reverse order of registration on Linux, so
+// touching `Probe` before or after the registry puts its destructor after or
+// before the crate's own. Both orders must work.
+
+static TEARDOWN: PerThread<&'static str> = PerThread::new();
+static TEARDOWN_ONLY: PerThread<&'static str> = PerThread::new();
+static SEEN: Mutex<Vec<(&'static str, Option<&'static str>)>> = Mutex::new(Vec::new());
+
+struct Probe(&'static str);
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let own = TEARDOWN.get().copied();
+        TEARDOWN_ONLY.get_or(|| self.0);
+        SEEN.lock().unwrap().push((self.0, own));
+    }
+}
+
+thread_local! {
+    static PROBE: Cell<Option<Probe>> = const { Cell::new(None) };
+}
+
+#[test]
+fn works_from_thread_local_destructors() {
+    thread::spawn(|| {
+        PROBE.with(|p| p.set(Some(Probe("registered first"))));
+        TEARDOWN.get_or(|| "live value 1");
+    })
+    .join()
+    .unwrap();
+    thread::spawn(|| {
+        TEARDOWN.get_or(|| "live value 2");
+        PROBE.with(|p| p.set(Some(Probe("registered last"))));
+    })
+    .join()
+    .unwrap();
+
+    let seen = SEEN.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            ("registered first", Some("live value 1")),
+            ("registered last", Some("live value 2")),
+        ],
+        "a thread still sees its own value during teardown"
+    );
+    let mut created: Vec<_> = TEARDOWN_ONLY
+        .iter_entries()
+        .map(|e| (*e.value(), e.has_exited()))
+        .collect();
+    created.sort();
+    assert_eq!(
+        created,
+        [("registered first", true), ("registered last", true)]
+    );
+}
