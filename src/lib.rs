@@ -58,3 +58,8 @@ mod thread_id;
 
 pub use counter::Counter;
 pub use registry::PerThread;
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
