@@ -224,11 +224,17 @@ fn reused_slots_keep_memory_bounded_and_counts_exact() {
     let mut ids = Vec::new();
     for _ in 0..threads {
         let c = Arc::clone(&counter);
-        let h = thread::spawn(move || c.add(10));
+        let h = thread::spawn(move || {
+            // Registered with the crate already (through another block), so
+            // the thread holds the recycled slot when it first adds here.
+            Counter::new().inc();
+            c.add(10);
+        });
         ids.push(h.thread().id());
         h.join().unwrap();
     }
     assert_eq!(counter.sum(), threads * 10);
+    assert_eq!(counter.approx(), threads * 10, "every thread flushed at exit");
     let shares = counter.per_thread();
     assert_eq!(shares.iter().map(|s| s.count()).sum::<u64>(), threads * 10);
     let attributed: Vec<_> = shares.iter().filter(|s| s.thread_id().is_some()).collect();
