@@ -545,6 +545,19 @@ impl fmt::Debug for Counter {
 }
 
 /// One thread's share of a [`Counter`]; see [`Counter::per_thread`].
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::Counter;
+///
+/// let sent = Counter::new();
+/// sent.add(2);
+/// let shares = sent.per_thread();
+/// assert_eq!(shares[0].thread_id(), Some(std::thread::current().id()));
+/// assert_eq!(shares[0].count(), 2);
+/// assert!(!shares[0].has_exited());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThreadShare {
     thread: Option<(ThreadId, Option<Box<str>>)>,

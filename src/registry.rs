@@ -520,6 +520,21 @@ impl<'a, T: Send> IntoIterator for &'a mut PerThread<T> {
 
 /// One thread's value and who created it; yielded by
 /// [`PerThread::iter_entries`].
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::PerThread;
+///
+/// let values = PerThread::new();
+/// let worker = std::thread::Builder::new().name("worker".into());
+/// std::thread::scope(|s| {
+///     worker.spawn_scoped(s, || values.get_or(|| 42)).unwrap();
+/// });
+/// let entry = values.iter_entries().next().unwrap();
+/// assert_eq!((*entry.value(), entry.thread_name()), (42, Some("worker")));
+/// assert_ne!(entry.thread_id(), std::thread::current().id());
+/// ```
 pub struct Entry<'a, T> {
     node: &'a Node<T>,
 }

@@ -234,7 +234,11 @@ fn reused_slots_keep_memory_bounded_and_counts_exact() {
         h.join().unwrap();
     }
     assert_eq!(counter.sum(), threads * 10);
-    assert_eq!(counter.approx(), threads * 10, "every thread flushed at exit");
+    assert_eq!(
+        counter.approx(),
+        threads * 10,
+        "every thread flushed at exit"
+    );
     let shares = counter.per_thread();
     assert_eq!(shares.iter().map(|s| s.count()).sum::<u64>(), threads * 10);
     let attributed: Vec<_> = shares.iter().filter(|s| s.thread_id().is_some()).collect();
