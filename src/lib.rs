@@ -29,6 +29,12 @@
 //!   iterate, with each value attributed to its thread.
 //! - [`counter`]: [`Counter`], accumulate per thread, flush to a shared total,
 //!   never lose a count.
+//! - [`scratch`]: reusable per-thread buffers ([`scratch::with_bytes`],
+//!   [`scratch::with_string`], and [`ScratchPool<T>`] for any type), empty on
+//!   entry, reentrant, with a cap on the memory kept.
+//! - [`arena`]: a scoped per-thread bump arena ([`arena::with`]) built on
+//!   [`bumpalo`]: allocate freely inside, everything released at the end;
+//!   scopes nest.
 //!
 //! # What every block promises
 //!
@@ -49,15 +55,19 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+pub mod arena;
 pub mod counter;
 pub mod registry;
+pub mod scratch;
 
 mod sync;
 mod table;
 mod thread_id;
 
+pub use arena::Arena;
 pub use counter::Counter;
 pub use registry::PerThread;
+pub use scratch::ScratchPool;
 
 // The README's examples run as doctests.
 #[cfg(doctest)]

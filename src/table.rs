@@ -36,7 +36,9 @@ impl<S> Table<S> {
     /// The slot of `thread`, if its bucket has been allocated.
     #[inline]
     pub(crate) fn get(&self, thread: Thread) -> Option<&S> {
-        let bucket = self.buckets[thread.bucket].load(Ordering::Acquire);
+        // `thread.bucket < BUCKETS` by construction; the mask lets the
+        // compiler drop the bounds check.
+        let bucket = self.buckets[thread.bucket % BUCKETS].load(Ordering::Acquire);
         if bucket.is_null() {
             return None;
         }
