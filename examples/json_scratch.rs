@@ -28,7 +28,7 @@ fn record(id: u64) -> Record<'static> {
         id,
         user: "user-4711",
         path: "/api/v2/orders/checkout",
-        status: if id % 17 == 0 { 500 } else { 200 },
+        status: if id.is_multiple_of(17) { 500 } else { 200 },
         latency_ms: (id % 1000) as f64 / 8.0,
         tags: ["eu-west", "canary", "http2"],
     }
