@@ -152,7 +152,7 @@ local_pool! {
 /// ```
 /// use threadkit::scratch::{self, DEFAULT_MAX_BYTES};
 ///
-/// scratch::with_bytes(|buf| buf.resize(10 << 20, 0)); // one 10 MiB use
+/// scratch::with_bytes(|buf| buf.reserve(10 << 20)); // one 10 MiB use
 /// let kept = scratch::retained_bytes();
 /// assert!(kept >= 1024 && kept <= DEFAULT_MAX_BYTES, "shrunk to the cap, and kept");
 /// ```
@@ -276,8 +276,10 @@ pub fn string() -> Scratch<'static, String> {
 /// How a value is emptied for reuse, and how much memory it holds.
 ///
 /// Implemented for `Vec`, `String`, `VecDeque`, `BinaryHeap`, `HashMap`,
-/// `HashSet` and [`bumpalo::Bump`]. Implement it for your own types to pool
-/// them in a [`ScratchPool`].
+/// `HashSet` (reset is `clear`; the size is the capacity times the entry
+/// size, plus one control byte per entry for the hash tables) and
+/// [`bumpalo::Bump`]. Implement it for your own types to pool them in a
+/// [`ScratchPool`].
 ///
 /// # Examples
 ///
@@ -338,79 +340,31 @@ fn elements_within(max_bytes: usize, size: usize) -> usize {
     max_bytes.checked_div(size).unwrap_or(usize::MAX)
 }
 
-impl<T> Reuse for Vec<T> {
-    fn reset(&mut self) {
-        self.clear();
-    }
-    fn heap_bytes(&self) -> usize {
-        self.capacity().saturating_mul(mem::size_of::<T>())
-    }
-    fn shrink_to_bytes(&mut self, max_bytes: usize) {
-        self.shrink_to(elements_within(max_bytes, mem::size_of::<T>()));
-    }
+/// `Reuse` for std collections: `clear`, and `capacity × entry` bytes.
+macro_rules! reuse_collection {
+    ($([$($generics:tt)*] $ty:ty, entry = $entry:expr;)*) => {$(
+        impl<$($generics)*> Reuse for $ty {
+            fn reset(&mut self) {
+                self.clear();
+            }
+            fn heap_bytes(&self) -> usize {
+                self.capacity().saturating_mul($entry)
+            }
+            fn shrink_to_bytes(&mut self, max_bytes: usize) {
+                self.shrink_to(elements_within(max_bytes, $entry));
+            }
+        }
+    )*};
 }
 
-impl Reuse for String {
-    fn reset(&mut self) {
-        self.clear();
-    }
-    fn heap_bytes(&self) -> usize {
-        self.capacity()
-    }
-    fn shrink_to_bytes(&mut self, max_bytes: usize) {
-        self.shrink_to(max_bytes);
-    }
-}
-
-impl<T> Reuse for VecDeque<T> {
-    fn reset(&mut self) {
-        self.clear();
-    }
-    fn heap_bytes(&self) -> usize {
-        self.capacity().saturating_mul(mem::size_of::<T>())
-    }
-    fn shrink_to_bytes(&mut self, max_bytes: usize) {
-        self.shrink_to(elements_within(max_bytes, mem::size_of::<T>()));
-    }
-}
-
-impl<T: Ord> Reuse for BinaryHeap<T> {
-    fn reset(&mut self) {
-        self.clear();
-    }
-    fn heap_bytes(&self) -> usize {
-        self.capacity().saturating_mul(mem::size_of::<T>())
-    }
-    fn shrink_to_bytes(&mut self, max_bytes: usize) {
-        self.shrink_to(elements_within(max_bytes, mem::size_of::<T>()));
-    }
-}
-
-/// The estimate for hash tables: each entry plus one control byte (the
-/// layout of std's SwissTable).
-impl<K: Eq + Hash, V, S: BuildHasher> Reuse for HashMap<K, V, S> {
-    fn reset(&mut self) {
-        self.clear();
-    }
-    fn heap_bytes(&self) -> usize {
-        self.capacity().saturating_mul(mem::size_of::<(K, V)>() + 1)
-    }
-    fn shrink_to_bytes(&mut self, max_bytes: usize) {
-        self.shrink_to(elements_within(max_bytes, mem::size_of::<(K, V)>() + 1));
-    }
-}
-
-/// The estimate for hash sets: each entry plus one control byte.
-impl<T: Eq + Hash, S: BuildHasher> Reuse for HashSet<T, S> {
-    fn reset(&mut self) {
-        self.clear();
-    }
-    fn heap_bytes(&self) -> usize {
-        self.capacity().saturating_mul(mem::size_of::<T>() + 1)
-    }
-    fn shrink_to_bytes(&mut self, max_bytes: usize) {
-        self.shrink_to(elements_within(max_bytes, mem::size_of::<T>() + 1));
-    }
+reuse_collection! {
+    [T] Vec<T>, entry = mem::size_of::<T>();
+    [] String, entry = 1;
+    [T] VecDeque<T>, entry = mem::size_of::<T>();
+    [T: Ord] BinaryHeap<T>, entry = mem::size_of::<T>();
+    // Each entry plus one control byte: the layout of std's SwissTable.
+    [K: Eq + Hash, V, S: BuildHasher] HashMap<K, V, S>, entry = mem::size_of::<(K, V)>() + 1;
+    [T: Eq + Hash, S: BuildHasher] HashSet<T, S>, entry = mem::size_of::<T>() + 1;
 }
 
 /// Resetting a `Bump` frees every chunk but the newest (its largest) and
@@ -596,7 +550,7 @@ impl<T> ScratchPool<T> {
     ///
     /// // Image rows can be big: keep one buffer of up to 16 MiB per thread.
     /// static PIXELS: ScratchPool<Vec<u8>> = ScratchPool::with_limits(1, 16 << 20);
-    /// PIXELS.with(|px| px.resize(4 << 20, 0));
+    /// PIXELS.with(|px| px.reserve(4 << 20));
     /// assert!(PIXELS.retained_bytes() >= 4 << 20);
     /// ```
     #[must_use]
@@ -681,7 +635,7 @@ impl<T: Reuse> ScratchPool<T> {
     /// use threadkit::scratch::{ScratchPool, DEFAULT_MAX_BYTES};
     ///
     /// static FRAMES: ScratchPool<Vec<u8>> = ScratchPool::new();
-    /// FRAMES.with(|buf| buf.resize(10 << 20, 0)); // one 10 MiB use
+    /// FRAMES.with(|buf| buf.reserve(10 << 20)); // one 10 MiB use
     /// assert!(FRAMES.retained_bytes() <= DEFAULT_MAX_BYTES);
     /// ```
     pub fn retained_bytes(&self) -> usize {

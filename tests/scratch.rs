@@ -115,6 +115,30 @@ fn nested_scratch_gets_a_different_buffer_100_deep() {
 }
 
 #[test]
+fn nested_with_bytes_never_panics_and_keeps_each_level_intact() {
+    fn nest(depth: u8, seen: &mut Vec<*const u8>) {
+        scratch::with_bytes(|buf| {
+            assert!(buf.is_empty());
+            buf.push(depth);
+            seen.push(buf.as_ptr());
+            if depth > 0 {
+                nest(depth - 1, seen);
+            }
+            assert_eq!(buf[..], [depth], "an inner call left this buffer alone");
+        });
+    }
+    thread::spawn(|| {
+        let mut seen = Vec::new();
+        nest(99, &mut seen);
+        let distinct: HashSet<_> = seen.iter().collect();
+        assert_eq!(distinct.len(), 100);
+        assert_eq!(scratch::retained_count(), scratch::DEFAULT_MAX_BUFFERS);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn nesting_past_max_buffers_keeps_only_max_buffers() {
     thread::spawn(|| {
         let pool: ScratchPool<Vec<u32>> = ScratchPool::with_limits(2, 1024);
