@@ -32,6 +32,9 @@
 //! - [`scratch`]: reusable per-thread buffers ([`scratch::with_bytes`],
 //!   [`scratch::with_string`], and [`ScratchPool<T>`] for any type), empty on
 //!   entry, reentrant, with a cap on the memory kept.
+//! - [`rng`]: a fast per-thread random number generator (xoshiro256++),
+//!   seeded from the OS once per process, reproducible on request; not
+//!   cryptographic.
 //! - [`arena`]: a scoped per-thread bump arena ([`arena::with`]) built on
 //!   [`bumpalo`]: allocate freely inside, everything released at the end;
 //!   scopes nest.
@@ -58,6 +61,7 @@
 pub mod arena;
 pub mod counter;
 pub mod registry;
+pub mod rng;
 pub mod scratch;
 
 mod sync;
