@@ -204,6 +204,7 @@ fn full_and_single_value_ranges() {
 }
 
 #[test]
+#[allow(clippy::reversed_empty_ranges)] // empty ranges are the point
 fn empty_ranges_give_none_or_a_clear_panic() {
     let mut rng = Rng::with_seed(1);
     assert_eq!(rng.try_range(5..5), None);
