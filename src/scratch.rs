@@ -722,7 +722,7 @@ impl<T: Reuse + Default> ScratchPool<T> {
                 // SAFETY: `own_slot` returns a slot the calling thread owns,
                 // and `pop` runs no user code.
                 let value = unsafe { slot.with_free(Free::pop) };
-                Lease::new(self, value.unwrap_or_default(), Home::Slot(slot))
+                Lease::new(self, value.unwrap_or_default(), Some(slot))
             }
             None => self.lease_slow(),
         }
@@ -739,10 +739,10 @@ impl<T: Reuse + Default> ScratchPool<T> {
                 // SAFETY: the calling thread is live and owns `slot` now, and
                 // `pop` runs no user code.
                 let value = unsafe { slot.with_free(Free::pop) };
-                Lease::new(self, value.unwrap_or_default(), Home::Slot(slot))
+                Lease::new(self, value.unwrap_or_default(), Some(slot))
             }
             // No slot to use: a temporary buffer, dropped when given back.
-            Registration::Exiting { .. } => Lease::new(self, T::default(), Home::Temporary),
+            Registration::Exiting { .. } => Lease::new(self, T::default(), None),
         }
     }
 }
@@ -931,10 +931,10 @@ impl<T: Reuse> Drop for Scratch<'_, T> {
         // crate's, it is dropped once the thread's index may belong to
         // another thread. Give the buffer back only if this thread still owns
         // the slot; otherwise the lease drops it.
-        if let Home::Slot(slot) = self.lease.home {
+        if let Some(slot) = self.lease.home {
             let owner = slot.key.load(Ordering::Relaxed);
             if thread_id::current().is_none_or(|thread| thread.key != owner) {
-                self.lease.home = Home::Temporary;
+                self.lease.home = None;
             }
         }
     }
@@ -944,34 +944,19 @@ impl<T: Reuse> Drop for Scratch<'_, T> {
 ///
 /// Held only on the stack of [`ScratchPool::with`] or inside a [`Scratch`],
 /// so it is dropped on the thread that took it, and while that thread still
-/// owns a `Home::Slot` (a thread owns its slot until it exits, and cannot
+/// owns `home` (a thread owns its slot until it exits, and cannot
 /// exit inside `with`; `Scratch` checks).
 struct Lease<'a, T: Reuse> {
     value: ManuallyDrop<T>,
     pool: &'a ScratchPool<T>,
-    home: Home<'a, T>,
+    /// The slot the value goes back to; `None` for a temporary, dropped.
+    home: Option<&'a Slot<T>>,
     _not_send: PhantomData<*const ()>,
 }
 
-/// Where a leased value goes back.
-enum Home<'a, T> {
-    /// The calling thread's slot in the pool.
-    Slot(&'a Slot<T>),
-    /// Nowhere: the value is dropped.
-    Temporary,
-}
-
-impl<T> Clone for Home<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Home<'_, T> {}
-
 impl<'a, T: Reuse> Lease<'a, T> {
     #[inline]
-    fn new(pool: &'a ScratchPool<T>, value: T, home: Home<'a, T>) -> Lease<'a, T> {
+    fn new(pool: &'a ScratchPool<T>, value: T, home: Option<&'a Slot<T>>) -> Lease<'a, T> {
         Lease {
             value: ManuallyDrop::new(value),
             pool,
@@ -986,10 +971,9 @@ impl<T: Reuse> Drop for Lease<'_, T> {
     fn drop(&mut self) {
         // SAFETY: `drop` runs once and `value` is not used afterwards.
         let value = unsafe { ManuallyDrop::take(&mut self.value) };
-        match self.home {
+        if let Some(slot) = self.home {
             // SAFETY: the calling thread owns the slot (see the type's docs).
-            Home::Slot(slot) => unsafe { self.pool.put_back(slot, value) },
-            Home::Temporary => drop(value),
+            unsafe { self.pool.put_back(slot, value) };
         }
     }
 }
