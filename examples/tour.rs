@@ -13,6 +13,11 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
+use threadkit::cache::LocalCache;
+use threadkit::context::Context;
+use threadkit::last_error::{LastError, Message};
 use threadkit::rng::{self, Rng};
 use threadkit::{arena, scratch, Counter, PerThread};
 
@@ -26,6 +31,9 @@ fn main() {
     scratch(threads);
     arena(threads);
     random(threads);
+    context(threads);
+    cache(threads);
+    last_error();
 }
 
 /// Runs `work` on `threads` scoped threads at once and returns the wall time.
@@ -296,4 +304,148 @@ fn random(threads: usize) {
         "  rng::with nested inside rng::with: two streams, no panic ({:x} vs {:x})\n",
         nested.0, nested.1
     );
+}
+
+fn context(threads: usize) {
+    println!("== context — a global default with scoped per-thread overrides ==");
+    println!("Set once for the process, overridden on one thread for one closure (a");
+    println!("test forcing a code path). While no thread overrides it, reading it costs");
+    println!("one atomic load: no thread-local lookup.\n");
+
+    static LEVEL: Context<u8> = Context::new();
+    LEVEL.set_global(2).unwrap();
+    let reads = 50_000_000u64;
+    let fast = timed(threads, |_| {
+        let sum: u64 = (0..reads)
+            .map(|_| LEVEL.with(|l| u64::from(*l.unwrap())))
+            .sum();
+        std::hint::black_box(sum);
+    });
+    // The same reads while one extra thread holds an override for the whole
+    // run: every thread now checks its own (empty) override stack.
+    let overriding = std::sync::Barrier::new(2);
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let slow = thread::scope(|s| {
+        let overriding = &overriding;
+        s.spawn(move || {
+            LEVEL.scope(9, || {
+                overriding.wait();
+                let _ = released.recv(); // blocked, not spinning, until the end
+            })
+        });
+        overriding.wait();
+        let slow = timed(threads, |_| {
+            let sum: u64 = (0..reads)
+                .map(|_| LEVEL.with(|l| u64::from(*l.unwrap())))
+                .sum();
+            std::hint::black_box(sum);
+        });
+        drop(release);
+        slow
+    });
+    println!(
+        "  Context::with, no override anywhere: {:.2} ns/read; while another thread",
+        per_op(fast, reads)
+    );
+    println!(
+        "  overrides it: {:.2} ns/read (and the readers still see the global)",
+        per_op(slow, reads)
+    );
+    let seen = LEVEL.scope(5, || {
+        let mine = LEVEL.get();
+        let other = thread::spawn(|| LEVEL.get()).join().unwrap();
+        (mine, other)
+    });
+    println!(
+        "  inside LEVEL.scope(5, ..): this thread sees {:?}, a new thread {:?}",
+        seen.0, seen.1
+    );
+    let a = LEVEL.set_local(7);
+    let b = LEVEL.set_local(8);
+    drop(a); // out of order
+    let after_a = LEVEL.get();
+    drop(b);
+    println!(
+        "  guards dropped out of order: {after_a:?}, then {:?} (no stale override)\n",
+        LEVEL.get()
+    );
+}
+
+fn cache(threads: usize) {
+    println!("== cache — a bounded read-through cache, one copy per thread ==");
+    println!("Hot keys answered from the calling thread's copy, no lock; LRU-bounded;");
+    println!("invalidation reaches every thread. Against one shared Mutex<HashMap>.\n");
+
+    let lookups = 2_000_000u64;
+    let keys = 64u64;
+    let local: LocalCache<u64, u64> = LocalCache::new(keys as usize);
+    let with_cache = timed(threads, |t| {
+        let sum: u64 = (0..lookups)
+            .map(|i| local.get_or_insert_with((i + t as u64) % keys, || i * 3))
+            .sum();
+        std::hint::black_box(sum);
+    });
+    let shared = Mutex::new(HashMap::new());
+    let with_mutex = timed(threads, |t| {
+        let sum: u64 = (0..lookups)
+            .map(|i| {
+                *shared
+                    .lock()
+                    .unwrap()
+                    .entry((i + t as u64) % keys)
+                    .or_insert(i * 3)
+            })
+            .sum();
+        std::hint::black_box(sum);
+    });
+    let stats = local.stats().total;
+    println!(
+        "  LocalCache hit: {:.1} ns/lookup; Mutex<HashMap>: {:.1} ns/lookup ({:.1}x)",
+        per_op(with_cache, lookups),
+        per_op(with_mutex, lookups),
+        per_op(with_mutex, lookups) / per_op(with_cache, lookups)
+    );
+    println!(
+        "  stats over {} threads: {} hits, {} misses (hit rate {:.4})",
+        local.stats().threads.len(),
+        stats.hits,
+        stats.misses,
+        stats.hit_rate()
+    );
+    local.invalidate(&5);
+    let reloaded = local.get_or_insert_with(5, || 555);
+    println!("  after invalidate(&5) the next lookup reloads: {reloaded}\n");
+}
+
+fn last_error() {
+    println!("== last_error — an errno-style slot per thread, for C APIs ==");
+    println!("A failing extern \"C\" function returns -1 and leaves the details for");
+    println!("its thread; the caller copies the message into its own buffer.\n");
+
+    static LAST: LastError<String> = LastError::new();
+    let status = {
+        LAST.set("config file not found: /etc/app.toml".to_string());
+        -1
+    };
+    let mut small = [0u8; 16];
+    let mut large = [0u8; 64];
+    let first = LAST.message(&mut small);
+    let second = LAST.message(&mut large);
+    let text = |buf: &[u8]| {
+        String::from_utf8_lossy(&buf[..buf.iter().position(|&b| b == 0).unwrap()]).into_owned()
+    };
+    println!(
+        "  status {status}; 16-byte buffer: {first:?} {:?}",
+        text(&small)
+    );
+    println!("  64-byte buffer: {second:?} {:?}", text(&large));
+    let other = thread::spawn(|| LAST.is_set()).join().unwrap();
+    println!("  another thread has an error set: {other}");
+    let taken = LAST.take();
+    println!(
+        "  take() -> {:?}; then message() -> {:?}",
+        taken.as_deref().map(|s| &s[..6]),
+        LAST.message(&mut small)
+    );
+    assert_eq!(LAST.message(&mut small), Message::NoError);
 }

@@ -59,17 +59,24 @@
 )]
 
 pub mod arena;
+pub mod cache;
+pub mod context;
 pub mod counter;
+pub mod last_error;
 pub mod registry;
 pub mod rng;
 pub mod scratch;
 
+mod instance;
 mod sync;
 mod table;
 mod thread_id;
 
 pub use arena::Arena;
+pub use cache::LocalCache;
+pub use context::Context;
 pub use counter::Counter;
+pub use last_error::LastError;
 pub use registry::PerThread;
 pub use scratch::ScratchPool;
 

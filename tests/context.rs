@@ -1,0 +1,371 @@
+//! Behaviour of `context::Context`: global value, scoped and guarded
+//! overrides, isolation between threads, nesting, panics, out-of-order guard
+//! drops, reentrancy and teardown.
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use threadkit::context::Context;
+
+const fn scaled(n: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        n
+    }
+}
+
+/// Counts its drops in a shared counter.
+#[derive(Debug)]
+struct Tracked {
+    id: u32,
+    drops: Arc<AtomicUsize>,
+}
+
+impl Tracked {
+    fn new(id: u32, drops: &Arc<AtomicUsize>) -> Tracked {
+        Tracked {
+            id,
+            drops: Arc::clone(drops),
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn sees_none_until_the_global_is_set_then_the_global() {
+    let ctx = Context::new();
+    assert_eq!(ctx.get(), None);
+    assert_eq!(ctx.set_global(7), Ok(()));
+    assert_eq!(ctx.get(), Some(7));
+    assert_eq!(ctx.global(), Some(&7));
+}
+
+#[test]
+fn set_global_succeeds_once() {
+    let ctx = Context::new();
+    assert_eq!(ctx.set_global("first"), Ok(()));
+    assert_eq!(ctx.set_global("second"), Err("second"));
+    assert_eq!(ctx.get(), Some("first"));
+}
+
+#[test]
+fn global_is_seen_by_every_thread() {
+    static CTX: Context<u64> = Context::new();
+    CTX.set_global(99).unwrap();
+    thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| assert_eq!(CTX.get(), Some(99)));
+        }
+    });
+}
+
+#[test]
+fn scope_overrides_only_the_calling_thread() {
+    static CTX: Context<&str> = Context::new();
+    CTX.set_global("global").unwrap();
+    let inside = Barrier::new(2);
+    let checked = Barrier::new(2);
+    thread::scope(|s| {
+        s.spawn(|| {
+            CTX.scope("mine", || {
+                inside.wait();
+                assert_eq!(CTX.get(), Some("mine"));
+                checked.wait();
+            });
+        });
+        s.spawn(|| {
+            inside.wait(); // the other thread's override is in force now
+            assert_eq!(CTX.get(), Some("global"));
+            assert!(!CTX.is_overridden());
+            checked.wait();
+        });
+    });
+    assert_eq!(CTX.get(), Some("global"));
+}
+
+#[test]
+fn guard_overrides_only_the_calling_thread() {
+    static CTX: Context<u32> = Context::new();
+    let guard = CTX.set_local(5);
+    assert_eq!(*guard, 5);
+    assert_eq!(CTX.get(), Some(5));
+    thread::scope(|s| {
+        s.spawn(|| assert_eq!(CTX.get(), None));
+    });
+    drop(guard);
+    assert_eq!(CTX.get(), None);
+}
+
+#[test]
+fn scopes_nest_and_restore_in_order() {
+    let ctx = Context::new();
+    ctx.set_global(0).unwrap();
+    ctx.scope(1, || {
+        assert_eq!(ctx.get(), Some(1));
+        ctx.scope(2, || {
+            assert_eq!(ctx.get(), Some(2));
+            let guard = ctx.set_local(3);
+            assert_eq!(ctx.get(), Some(3));
+            drop(guard);
+            assert_eq!(ctx.get(), Some(2));
+        });
+        assert_eq!(ctx.get(), Some(1));
+    });
+    assert_eq!(ctx.get(), Some(0));
+    assert!(!ctx.is_overridden());
+}
+
+#[test]
+fn override_is_removed_when_the_scope_panics() {
+    let ctx = Context::new();
+    ctx.set_global("global").unwrap();
+    let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+        ctx.scope("doomed", || {
+            ctx.scope("inner", || panic!("boom"));
+        })
+    }));
+    assert!(caught.is_err());
+    assert_eq!(ctx.get(), Some("global"));
+    assert!(!ctx.is_overridden());
+}
+
+#[test]
+fn guards_dropped_out_of_order_remove_only_their_own_override() {
+    let ctx = Context::new();
+    ctx.set_global(0).unwrap();
+    let one = ctx.set_local(1);
+    let two = ctx.set_local(2);
+    let three = ctx.set_local(3);
+    drop(two); // from the middle
+    assert_eq!(ctx.get(), Some(3));
+    drop(three); // the newest: the remaining older one is back
+    assert_eq!(ctx.get(), Some(1));
+    let four = ctx.set_local(4);
+    drop(one); // the oldest, under a newer one
+    assert_eq!(ctx.get(), Some(4));
+    drop(four);
+    assert_eq!(ctx.get(), Some(0), "no stale override is left behind");
+    assert!(!ctx.is_overridden());
+}
+
+#[test]
+fn guard_dropped_inside_a_scope_leaves_the_scope_in_force() {
+    let ctx = &Context::new();
+    let outer = ctx.set_local("guard");
+    ctx.scope("scope", move || {
+        drop(outer);
+        assert_eq!(ctx.get(), Some("scope"));
+    });
+    assert_eq!(ctx.get(), None);
+}
+
+#[test]
+fn values_are_dropped_exactly_once_when_their_override_ends() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let ctx = Context::new();
+    ctx.scope(Tracked::new(1, &drops), || {
+        assert_eq!(ctx.with(|t| t.map(|t| t.id)), Some(1));
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    let guard = ctx.set_local(Tracked::new(2, &drops));
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    drop(guard);
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+    assert!(ctx.set_global(Tracked::new(3, &drops)).is_ok());
+    drop(ctx);
+    assert_eq!(drops.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn guard_dropped_while_its_value_is_read_lives_until_the_read_ends() {
+    let drops = &Arc::new(AtomicUsize::new(0));
+    let ctx = &Context::new();
+    let guard = ctx.set_local(Tracked::new(7, drops));
+    let seen = ctx.with(move |value| {
+        drop(guard);
+        // The override is gone for new lookups ...
+        assert!(ctx.with(|v| v.is_none()));
+        // ... but the value this closure was given is still alive.
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        value.map(|t| t.id)
+    });
+    assert_eq!(seen, Some(7));
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "freed when the read ended");
+}
+
+#[test]
+fn with_is_reentrant() {
+    let ctx = Context::new();
+    ctx.set_global(1).unwrap();
+    let sum = ctx.with(|outer| {
+        let inner = ctx.scope(10, || ctx.with(|v| *v.unwrap()));
+        outer.unwrap() + inner + ctx.with(|v| *v.unwrap())
+    });
+    assert_eq!(sum, 1 + 10 + 1);
+    ctx.scope(2, || {
+        ctx.with(|outer| {
+            let guard = ctx.set_local(3);
+            assert_eq!(ctx.get(), Some(3));
+            assert_eq!(outer, Some(&2));
+            drop(guard);
+        })
+    });
+}
+
+#[test]
+fn override_of_one_context_does_not_affect_another() {
+    let a = Context::new();
+    let b = Context::new();
+    a.set_global("a").unwrap();
+    b.set_global("b").unwrap();
+    a.scope("a-local", || {
+        assert_eq!(a.get(), Some("a-local"));
+        assert_eq!(b.get(), Some("b"));
+        assert!(!b.is_overridden());
+        b.scope("b-local", || {
+            assert_eq!((a.get(), b.get()), (Some("a-local"), Some("b-local")));
+        });
+    });
+}
+
+#[test]
+fn forgotten_guard_stays_in_force_and_never_leaks_into_a_new_context() {
+    thread::spawn(|| {
+        // Forget the guard, but keep it reachable from a static so that
+        // Miri's leak check accepts the deliberate leak.
+        static FORGOTTEN: std::sync::atomic::AtomicPtr<()> =
+            std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+        let first = Context::new();
+        let guard = Box::new(first.set_local(1_u32));
+        FORGOTTEN.store(Box::into_raw(guard).cast(), Ordering::SeqCst);
+        assert_eq!(first.get(), Some(1));
+        drop(first);
+        // A new context, perhaps at the same address, has nothing of it.
+        let second: Context<u32> = Context::new();
+        assert_eq!(second.get(), None);
+        assert!(!second.is_overridden());
+        second.scope(2, || assert_eq!(second.get(), Some(2)));
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn works_inside_thread_local_destructors() {
+    static CTX: Context<&str> = Context::new();
+    CTX.set_global("global").unwrap();
+
+    struct ReadsContext {
+        seen: Arc<std::sync::Mutex<Vec<Option<&'static str>>>>,
+    }
+    impl Drop for ReadsContext {
+        fn drop(&mut self) {
+            let mut seen = self.seen.lock().unwrap();
+            seen.push(CTX.get());
+            seen.push(CTX.scope("in-destructor", || CTX.get()));
+            let guard = CTX.set_local("guard-in-destructor");
+            seen.push(CTX.get());
+            drop(guard);
+            seen.push(CTX.get());
+        }
+    }
+    thread_local! {
+        static EARLY: Cell<Option<ReadsContext>> = const { Cell::new(None) };
+        static LATE: Cell<Option<ReadsContext>> = const { Cell::new(None) };
+    }
+
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let for_thread = Arc::clone(&seen);
+    thread::spawn(move || {
+        // One destructor registered before the thread touches the crate, one
+        // after: they run on either side of any of the crate's own.
+        EARLY.set(Some(ReadsContext {
+            seen: Arc::clone(&for_thread),
+        }));
+        CTX.scope("while-running", || {
+            assert_eq!(CTX.get(), Some("while-running"))
+        });
+        threadkit::scratch::with_bytes(|buf| buf.push(1));
+        LATE.set(Some(ReadsContext { seen: for_thread }));
+    })
+    .join()
+    .unwrap();
+    let expected = [
+        Some("global"),
+        Some("in-destructor"),
+        Some("guard-in-destructor"),
+        Some("global"),
+    ];
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 8);
+    assert_eq!(seen[..4], expected);
+    assert_eq!(seen[4..], expected);
+}
+
+#[test]
+fn guard_in_a_thread_local_is_removed_at_thread_exit() {
+    static CTX: Context<u32> = Context::new();
+    thread_local! {
+        static HELD: Cell<Option<threadkit::context::ContextGuard<'static, u32>>> =
+            const { Cell::new(None) };
+    }
+    thread::spawn(|| {
+        HELD.set(Some(CTX.set_local(1)));
+        assert_eq!(CTX.get(), Some(1));
+    })
+    .join()
+    .unwrap();
+    // The guard was dropped at thread exit, so no override is alive: a
+    // thread that looks finds none.
+    thread::spawn(|| assert!(!CTX.is_overridden()))
+        .join()
+        .unwrap();
+    assert_eq!(
+        format!("{CTX:?}"),
+        "Context { current: None, global: None, overrides: 0 }"
+    );
+}
+
+#[test]
+fn many_threads_override_while_others_read_the_global() {
+    static CTX: Context<usize> = Context::new();
+    CTX.set_global(usize::MAX).unwrap();
+    let rounds = scaled(2_000, 20);
+    thread::scope(|s| {
+        for t in 0..4 {
+            s.spawn(move || {
+                for round in 0..rounds {
+                    if t % 2 == 0 {
+                        let value = t * 1_000_000 + round;
+                        CTX.scope(value, || assert_eq!(CTX.get(), Some(value)));
+                    } else {
+                        assert_eq!(CTX.get(), Some(usize::MAX));
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(CTX.get(), Some(usize::MAX));
+}
+
+#[test]
+fn debug_shows_current_global_and_live_overrides() {
+    let ctx = Context::new();
+    ctx.set_global(1).unwrap();
+    let guard = ctx.set_local(2);
+    assert_eq!(
+        format!("{ctx:?}"),
+        "Context { current: Some(2), global: Some(1), overrides: 1 }"
+    );
+    assert_eq!(format!("{guard:?}"), "ContextGuard { value: 2 }");
+}
