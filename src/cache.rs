@@ -44,8 +44,12 @@
 //!   Only if `K`'s `Hash`/`Eq` or `V`'s `Clone`/`Drop` themselves use the
 //!   cache does the inner call bypass it (a miss that calls its loader and
 //!   caches nothing).
-//! - **No hoarding.** A thread's entries are dropped when the thread exits;
-//!   only its statistics stay.
+//! - **No hoarding of entries.** A thread's entries are dropped when the
+//!   thread exits. Its statistics stay, so that `stats` can report them:
+//!   about 400 bytes per thread that ever used the cache (measured: 39.5 MiB
+//!   over 100 000 short threads on one long-lived cache), freed when the
+//!   cache is dropped. With a thread pool that is nothing; with a thread per
+//!   connection on a `static` cache it adds up.
 //! - **Thread exit is a normal case.** The cache works from `thread_local!`
 //!   destructors; once the thread's exit has begun, lookups miss and call the
 //!   loader, and nothing is cached for it.

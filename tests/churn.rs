@@ -1,0 +1,162 @@
+//! Thread churn: waves of short threads, each using every block once, then
+//! checks that counts are exact, every value is seen and dropped once, and
+//! memory stays flat.
+//!
+//! The normal suite runs a short version. The full one spawns and joins
+//! 100 000 threads:
+//!
+//! ```text
+//! cargo test --release --test churn -- --ignored
+//! ```
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use threadkit::cache::LocalCache;
+use threadkit::context::Context;
+use threadkit::last_error::LastError;
+use threadkit::{arena, rng, scratch, Counter, PerThread};
+
+/// Counts drops of the values the blocks hold for a thread.
+struct Tracked(Arc<AtomicUsize>);
+
+impl Clone for Tracked {
+    fn clone(&self) -> Tracked {
+        Tracked(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The process's resident set size in KiB, from `/proc/self/status`.
+fn rss_kib() -> Option<u64> {
+    if cfg!(miri) {
+        return None; // no file system under Miri's isolation
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The two tests share the process; run them one at a time so the memory
+/// figures are each one's own.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn churn(waves: usize, per_wave: usize) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    static COUNTER: Counter = Counter::new();
+    static CONFIG: Context<u64> = Context::new();
+    static LAST: LastError<Tracked> = LastError::new();
+    let _ = CONFIG.set_global(7);
+    let cache_values = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let registry_values = Arc::new(AtomicUsize::new(0));
+    let before = COUNTER.sum();
+    let mut rss_after_first_wave = None;
+
+    for wave in 0..waves {
+        // A registry and a cache per wave: both keep a record of every
+        // thread that used them (by design), so a long-lived one grows with
+        // threads ever started; dropped here, they must free all of it.
+        let registry: PerThread<(Tracked, AtomicU64)> = PerThread::new();
+        let cache: LocalCache<u64, Tracked> = LocalCache::new(8);
+        thread::scope(|s| {
+            let handles: Vec<_> = (0..per_wave)
+                .map(|_| {
+                    let (registry, cache) = (&registry, &cache);
+                    let (cache_values, errors, registry_values) =
+                        (&cache_values, &errors, &registry_values);
+                    s.spawn(move || {
+                        COUNTER.inc();
+                        let (_, n) = registry
+                            .get_or(|| (Tracked(Arc::clone(registry_values)), AtomicU64::new(0)));
+                        n.fetch_add(1, Ordering::Relaxed);
+                        scratch::with_bytes(|buf| buf.write_all(&[1; 1024]).unwrap());
+                        let sum = arena::with(|bump| bump.alloc([2_u64; 32]).iter().sum::<u64>());
+                        assert_eq!(sum, 64);
+                        let key = rng::range(0..16_u64);
+                        assert_eq!(CONFIG.scope(key, || CONFIG.get()), Some(key));
+                        assert_eq!(CONFIG.get(), Some(7));
+                        drop(cache.get_or_insert_with(key, || Tracked(Arc::clone(cache_values))));
+                        LAST.set(Tracked(Arc::clone(errors)));
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.join().unwrap();
+            }
+        });
+        // Every thread's value is there, attributed, then dropped once.
+        let mut registry = registry;
+        assert_eq!(registry.len(), per_wave);
+        let ones: u64 = registry.iter_mut().map(|(_, n)| *n.get_mut()).sum();
+        assert_eq!(ones, per_wave as u64);
+        drop(registry);
+        let stats = cache.stats().total;
+        assert_eq!(stats.lookups(), per_wave as u64);
+        assert_eq!(stats.hits, 0, "every thread starts with an empty copy");
+        drop(cache);
+        // Each lookup's value was dropped twice: the clone returned (at
+        // once) and the cached copy (at thread exit or with the cache).
+        assert_eq!(
+            cache_values.load(Ordering::Relaxed),
+            2 * per_wave * (wave + 1),
+            "cache values dropped exactly once each"
+        );
+        if wave == 0 {
+            rss_after_first_wave = rss_kib();
+        }
+    }
+
+    let threads = waves * per_wave;
+    assert_eq!(COUNTER.sum() - before, threads as u64, "no count lost");
+    assert_eq!(registry_values.load(Ordering::Relaxed), threads);
+    // `thread::scope` returns before the threads' TLS destructors finish;
+    // wait for the last ones (each thread's error and cache copy go there).
+    let mut spins = 0;
+    while errors.load(Ordering::Relaxed) < threads && spins < 1_000_000 {
+        thread::yield_now();
+        spins += 1;
+    }
+    assert_eq!(
+        errors.load(Ordering::Relaxed),
+        threads,
+        "every error dropped at exit"
+    );
+    if let (Some(first), Some(last)) = (rss_after_first_wave, rss_kib()) {
+        let growth = last.saturating_sub(first);
+        println!("{threads} threads: RSS {first} KiB after wave 1, {last} KiB at the end");
+        // Memory follows live threads, not threads ever started: a leak of
+        // even 100 bytes per thread would show as ~10 MiB at 100 000.
+        assert!(
+            growth < 8 * 1024,
+            "RSS grew by {growth} KiB over {threads} threads"
+        );
+    }
+}
+
+#[test]
+fn short_churn_keeps_counts_values_and_memory() {
+    if cfg!(miri) {
+        churn(2, 4);
+    } else {
+        churn(4, 250);
+    }
+}
+
+#[test]
+#[ignore = "spawns 100 000 threads; run with --ignored (release recommended)"]
+fn churn_100_000_threads() {
+    churn(100, 1_000);
+}
