@@ -60,9 +60,10 @@
 //!   takes the lock, and threads queue on it; the benchmarks
 //!   (`cargo bench --bench cache`) measure both.
 //! - A concurrent cache (moka, quick_cache) shares one copy without a global
-//!   lock, at the cost of atomics on every hit and a far larger crate. A
-//!   per-thread copy suits small, very hot key sets; a shared cache suits
-//!   large ones, where one copy per thread would cost too much memory.
+//!   lock, at the cost of shared-memory writes or atomics on hits and a far
+//!   larger crate. A per-thread copy suits small, very hot key sets; a
+//!   shared cache suits large ones, where one copy per thread would cost too
+//!   much memory.
 
 use std::borrow::Borrow;
 use std::cell::RefCell;
