@@ -9,13 +9,8 @@ use std::thread;
 use bumpalo::collections::{String as BumpString, Vec as BumpVec};
 use threadkit::arena::{self, Arena, DEFAULT_MAX_BYTES};
 
-const fn scaled(n: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
-    }
-}
+mod common;
+use common::scaled;
 
 /// Allocates `bytes` in `bump` without writing them (cheap under Miri).
 fn reserve(bump: &bumpalo::Bump, bytes: usize) {

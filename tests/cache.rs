@@ -10,13 +10,8 @@ use std::thread;
 
 use threadkit::cache::{LocalCache, Stats};
 
-const fn scaled(n: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
-    }
-}
+mod common;
+use common::scaled;
 
 /// A value that counts its drops (clones included).
 #[derive(Debug)]

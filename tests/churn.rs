@@ -19,6 +19,9 @@ use threadkit::context::Context;
 use threadkit::last_error::LastError;
 use threadkit::{arena, rng, scratch, Counter, PerThread};
 
+mod common;
+use common::scaled;
+
 /// Counts drops of the values the blocks hold for a thread.
 struct Tracked(Arc<AtomicUsize>);
 
@@ -148,11 +151,7 @@ fn churn(waves: usize, per_wave: usize) {
 
 #[test]
 fn short_churn_keeps_counts_values_and_memory() {
-    if cfg!(miri) {
-        churn(2, 4);
-    } else {
-        churn(4, 250);
-    }
+    churn(scaled(4, 2), scaled(250, 4));
 }
 
 #[test]

@@ -10,13 +10,8 @@ use std::thread;
 
 use threadkit::context::Context;
 
-const fn scaled(n: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
-    }
-}
+mod common;
+use common::scaled;
 
 /// Counts its drops in a shared counter.
 #[derive(Debug)]

@@ -8,13 +8,8 @@ use std::thread;
 
 use threadkit::Counter;
 
-const fn scaled(n: u64, miri: u64) -> u64 {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
-    }
-}
+mod common;
+use common::scaled;
 
 #[test]
 fn eight_threads_of_requests_count_exactly_without_flush() {

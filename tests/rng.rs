@@ -8,13 +8,8 @@ use std::thread;
 
 use threadkit::rng::{self, Rng};
 
-const fn scaled(n: u64, miri: u64) -> u64 {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
-    }
-}
+mod common;
+use common::scaled;
 
 #[test]
 fn same_seed_same_sequence_pinned() {

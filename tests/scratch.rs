@@ -11,13 +11,8 @@ use std::thread;
 
 use threadkit::scratch::{self, Reuse, Scratch, ScratchPool, DEFAULT_MAX_BYTES};
 
-const fn scaled(n: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        n
-    }
-}
+mod common;
+use common::scaled;
 
 #[test]
 fn buffer_is_empty_on_entry_and_its_capacity_is_reused() {

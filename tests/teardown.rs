@@ -21,6 +21,9 @@ use threadkit::rng::{self, Rng};
 use threadkit::scratch::{self, ScratchPool};
 use threadkit::{arena, Arena, Counter, PerThread};
 
+mod common;
+use common::scaled;
+
 static COUNTER: Counter = Counter::with_batch(8);
 static VALUES: PerThread<AtomicU64> = PerThread::new();
 static POOL: ScratchPool<Vec<u32>> = ScratchPool::new();
@@ -189,7 +192,7 @@ thread_local! {
 #[test]
 fn every_entry_point_works_from_thread_local_destructors() {
     let _ = CONFIG.set_global("global");
-    let threads = if cfg!(miri) { 2 } else { 8 };
+    let threads = scaled(8, 2);
     let failures: Failures = Arc::default();
     let before = COUNTER.sum();
     let handles: Vec<_> = (0..threads)
