@@ -72,16 +72,15 @@
 //! the thread's life, its value is leaked, and the context leaves its fast
 //! path for good.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::ptr::{self, NonNull};
 
+use crate::global::{Global, State};
 use crate::instance::InstanceId;
-use crate::sync::{AtomicUsize, Ordering};
 
 /// A global default value with scoped per-thread overrides.
 ///
@@ -101,27 +100,14 @@ use crate::sync::{AtomicUsize, Ordering};
 /// assert_eq!(REGION.get(), Some("eu-west"));
 /// ```
 pub struct Context<T> {
-    /// Bit 0: the global value is set. Bit 1: `set_global` has been called.
-    /// The rest counts the overrides alive on any thread, in units of
-    /// [`OVERRIDE`]. So `state < OVERRIDE` means "no thread has an override",
-    /// and one load answers both questions of the fast path.
-    state: AtomicUsize,
-    /// Written once, by the `set_global` call that claims it, before `SET`.
-    global: UnsafeCell<MaybeUninit<T>>,
+    /// The global value and the count of overrides alive on all threads.
+    global: Global<T>,
     /// Tags this context's nodes on the threads' override stacks.
     id: InstanceId,
 }
 
-const SET: usize = 1;
-const CLAIMED: usize = 2;
-const OVERRIDE: usize = 4;
-
-// SAFETY: other threads reach the global value by shared reference (`T:
-// Sync`), and it may be set or dropped on any thread (`T: Send`). Overrides
-// never leave the thread that installed them.
-unsafe impl<T: Send + Sync> Sync for Context<T> {}
-// SAFETY: moving the context moves the global value, nothing else.
-unsafe impl<T: Send> Send for Context<T> {}
+// `Global<T>` is `Sync` for `T: Send + Sync` and `Send` for `T: Send`;
+// overrides never leave the thread that installed them.
 impl<T: RefUnwindSafe + UnwindSafe> RefUnwindSafe for Context<T> {}
 impl<T: UnwindSafe> UnwindSafe for Context<T> {}
 
@@ -139,8 +125,7 @@ impl<T> Context<T> {
     #[must_use]
     pub const fn new() -> Context<T> {
         Context {
-            state: AtomicUsize::new(0),
-            global: UnsafeCell::new(MaybeUninit::uninit()),
+            global: Global::new(),
             id: InstanceId::new(),
         }
     }
@@ -159,35 +144,13 @@ impl<T> Context<T> {
     /// assert_eq!(level.global(), Some(&3));
     /// ```
     pub fn set_global(&self, value: T) -> Result<(), T> {
-        // The load first keeps repeated calls from writing to the shared line.
-        if self.state.load(Ordering::Relaxed) & CLAIMED != 0
-            || self.state.fetch_or(CLAIMED, Ordering::Acquire) & CLAIMED != 0
-        {
-            return Err(value);
-        }
-        // SAFETY: this call claimed the value, and readers wait for `SET`.
-        unsafe { (*self.global.get()).write(value) };
-        // Release: a thread that sees `SET` sees the value. Later override
-        // counts are read-modify-writes, which continue the release sequence.
-        self.state.fetch_or(SET, Ordering::Release);
-        Ok(())
+        self.global.set(value)
     }
 
     /// The global value, if it has been set, whatever the overrides.
     #[inline]
     pub fn global(&self) -> Option<&T> {
-        self.global_in(self.state.load(Ordering::Acquire))
-    }
-
-    /// The global value, given a `state` loaded with `Acquire`.
-    #[inline(always)]
-    fn global_in(&self, state: usize) -> Option<&T> {
-        if state & SET == 0 {
-            return None;
-        }
-        // SAFETY: `SET` is stored (Release) after the value is written, and
-        // the value is never written again or dropped while `&self` lives.
-        Some(unsafe { (*self.global.get()).assume_init_ref() })
+        self.global.get(self.global.load())
     }
 
     /// Calls `f` with this thread's innermost override, else the global
@@ -212,9 +175,9 @@ impl<T> Context<T> {
     where
         F: FnOnce(Option<&T>) -> R,
     {
-        let state = self.state.load(Ordering::Acquire);
-        if state < OVERRIDE {
-            return f(self.global_in(state));
+        let state = self.global.load();
+        if !state.overridden() {
+            return f(self.global.get(state));
         }
         self.with_override(state, f)
     }
@@ -222,7 +185,7 @@ impl<T> Context<T> {
     /// The lookup while some thread has an override: this thread's stack,
     /// then the global value.
     #[inline]
-    fn with_override<F, R>(&self, state: usize, f: F) -> R
+    fn with_override<F, R>(&self, state: State, f: F) -> R
     where
         F: FnOnce(Option<&T>) -> R,
     {
@@ -242,7 +205,7 @@ impl<T> Context<T> {
                 let loan = unsafe { Loan::<T>::new(node) };
                 f(Some(loan.value()))
             }
-            None => f(self.global_in(state)),
+            None => f(self.global.get(state)),
         }
     }
 
@@ -298,7 +261,7 @@ impl<T> Context<T> {
     /// mode.scope("dry-run", || assert!(mode.is_overridden()));
     /// ```
     pub fn is_overridden(&self) -> bool {
-        self.state.load(Ordering::Relaxed) >= OVERRIDE && !self.find().is_null()
+        self.global.maybe_overridden() && !self.find().is_null()
     }
 
     /// Calls `f` with `value` overriding this context on the calling thread,
@@ -375,21 +338,12 @@ impl<T> Context<T> {
         // SAFETY: the node lives until the guard's `Drop` (or the last loan
         // after it) unlinks and frees it.
         push(unsafe { &(*entry).node });
-        self.state.fetch_add(OVERRIDE, Ordering::Relaxed);
+        self.global.add_override();
         ContextGuard {
             context: self,
             // SAFETY: from `Box::into_raw`, never null.
             entry: unsafe { NonNull::new_unchecked(entry) },
             _not_send: PhantomData,
-        }
-    }
-}
-
-impl<T> Drop for Context<T> {
-    fn drop(&mut self) {
-        if *self.state.get_mut() & SET != 0 {
-            // SAFETY: set, and with `&mut self` no one else can see it.
-            unsafe { self.global.get_mut().assume_init_drop() };
         }
     }
 }
@@ -406,10 +360,7 @@ impl<T: fmt::Debug> fmt::Debug for Context<T> {
             f.debug_struct("Context")
                 .field("current", &current)
                 .field("global", &self.global())
-                .field(
-                    "overrides",
-                    &(self.state.load(Ordering::Relaxed) / OVERRIDE),
-                )
+                .field("overrides", &self.global.overrides())
                 .finish()
         })
     }
@@ -445,7 +396,7 @@ impl<T> Drop for ContextGuard<'_, T> {
             unlink(node);
             node.lent.get()
         };
-        self.context.state.fetch_sub(OVERRIDE, Ordering::Relaxed);
+        self.context.global.remove_override();
         if lent {
             // A `with` on this thread is reading the value: the last loan
             // frees the entry when that closure returns.
@@ -544,27 +495,27 @@ unsafe fn unlink(node: &Node) {
 }
 
 /// Links a scope's node for the scope's extent.
-struct Pushed<'a> {
-    state: &'a AtomicUsize,
+struct Pushed<'a, T> {
+    global: &'a Global<T>,
     node: &'a Node,
 }
 
-impl<'a> Pushed<'a> {
-    fn new<T>(context: &'a Context<T>, node: &'a Node) -> Pushed<'a> {
+impl<'a, T> Pushed<'a, T> {
+    fn new(context: &'a Context<T>, node: &'a Node) -> Pushed<'a, T> {
         push(node);
-        context.state.fetch_add(OVERRIDE, Ordering::Relaxed);
+        context.global.add_override();
         Pushed {
-            state: &context.state,
+            global: &context.global,
             node,
         }
     }
 }
 
-impl Drop for Pushed<'_> {
+impl<T> Drop for Pushed<'_, T> {
     fn drop(&mut self) {
         // SAFETY: pushed on this thread by `new`, not unlinked since.
         unsafe { unlink(self.node) };
-        self.state.fetch_sub(OVERRIDE, Ordering::Relaxed);
+        self.global.remove_override();
     }
 }
 

@@ -78,6 +78,7 @@ use parking_lot::Mutex;
 
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 use crate::table::Table;
+use crate::tally::{self, Tally};
 use crate::thread_id::{self, ExitHook, Registration, Thread, ThreadRecord};
 
 /// A counter that threads add to without contention; see the
@@ -120,14 +121,8 @@ struct Slot {
     /// The key of the thread that owns the slot, 0 if none. Written by the
     /// owner, in `claim`.
     key: AtomicU64,
-    /// Everything ever added through this slot, by every thread that has
-    /// owned it. Only the owner writes it, so it never decreases.
-    count: AtomicU64,
-    /// The part of `count` already in the shared total. Only the owner
-    /// writes it.
-    flushed: AtomicU64,
-    /// The part of `count` added by earlier owners.
-    base: AtomicU64,
+    /// The counts; only the owner writes them.
+    tally: Tally,
     /// The counter's total, for the exit hook.
     total: AtomicPtr<AtomicU64>,
     owner: Mutex<Option<Arc<ThreadRecord>>>,
@@ -239,16 +234,14 @@ impl Counter {
     /// Adds `n` to a slot the calling thread owns.
     #[inline]
     fn add_to(&self, slot: &Slot, n: u64) {
-        let count = slot.count.load(Ordering::Relaxed).wrapping_add(n);
-        slot.count.store(count, Ordering::Relaxed);
-        if count.wrapping_sub(slot.flushed.load(Ordering::Relaxed)) >= self.batch {
+        if slot.tally.add(n, self.batch) {
             self.flush_full(slot);
         }
     }
 
     #[cold]
     fn flush_full(&self, slot: &Slot) {
-        flush(slot, self.total());
+        slot.tally.flush(self.total());
     }
 
     #[cold]
@@ -263,10 +256,8 @@ impl Counter {
             }
             Registration::Exiting { .. } => {
                 // No slot to write: the thread's index may already belong to
-                // another thread. `unslotted` keeps `sum` exact; the total
-                // keeps `approx` current. (Release: see `approx`.)
-                self.unslotted.fetch_add(n, Ordering::Relaxed);
-                self.total().fetch_add(n, Ordering::Release);
+                // another thread.
+                tally::add_unslotted(&self.unslotted, self.total(), n);
             }
         }
     }
@@ -281,9 +272,7 @@ impl Counter {
             // its exit hook flushed; flushing again is harmless and covers a
             // thread whose hook could not be registered.
             debug_assert!(previous.has_exited());
-            flush(slot, total);
-            slot.base
-                .store(slot.count.load(Ordering::Relaxed), Ordering::Relaxed);
+            slot.tally.hand_over(total);
         }
         slot.total.store(
             total as *const AtomicU64 as *mut AtomicU64,
@@ -321,7 +310,7 @@ impl Counter {
         if let Some(thread) = thread_id::current() {
             if let Some(slot) = self.slots.get(thread) {
                 if slot.key.load(Ordering::Relaxed) == thread.key {
-                    flush(slot, self.total());
+                    slot.tally.flush(self.total());
                 }
             }
         }
@@ -348,11 +337,7 @@ impl Counter {
     /// ```
     #[inline]
     pub fn approx(&self) -> u64 {
-        // Acquire pairs with the Release of every flush, so the slot counts
-        // behind this total are visible to a `sum` this thread takes next.
-        self.total
-            .get()
-            .map_or(0, |total| total.load(Ordering::Acquire))
+        self.total.get().map_or(0, |total| tally::approx(total))
     }
 
     /// The exact count: every `add` that completed before this call, flushed
@@ -377,13 +362,7 @@ impl Counter {
     /// assert_eq!(JOBS.sum(), 21);
     /// ```
     pub fn sum(&self) -> u64 {
-        // Every location read here only grows, so a later read of each is at
-        // least an earlier one: successive sums never decrease.
-        self.slots
-            .iter()
-            .fold(self.unslotted.load(Ordering::Relaxed), |sum, slot| {
-                sum.wrapping_add(slot.count.load(Ordering::Relaxed))
-            })
+        tally::sum(&self.unslotted, self.slots.iter().map(|slot| &slot.tally))
     }
 
     /// Each thread's share of the count, with the thread it belongs to.
@@ -416,8 +395,8 @@ impl Counter {
         let mut unattributed = self.unslotted.load(Ordering::Relaxed);
         for slot in self.slots.iter() {
             let owner = slot.owner.lock();
-            let base = slot.base.load(Ordering::Relaxed);
-            let count = slot.count.load(Ordering::Relaxed);
+            let base = slot.tally.base();
+            let count = slot.tally.count();
             unattributed = unattributed.wrapping_add(base);
             match &*owner {
                 Some(record) => shares.push(ThreadShare {
@@ -479,18 +458,6 @@ impl Counter {
     }
 }
 
-/// Moves `slot`'s pending amount into `total`. Called only by the slot's
-/// owner (or, in `claim`, by its next owner after the previous one exited).
-fn flush(slot: &Slot, total: &AtomicU64) {
-    let count = slot.count.load(Ordering::Relaxed);
-    let pending = count.wrapping_sub(slot.flushed.load(Ordering::Relaxed));
-    if pending != 0 {
-        // Release: a reader that sees this total also sees `count`.
-        total.fetch_add(pending, Ordering::Release);
-        slot.flushed.store(count, Ordering::Relaxed);
-    }
-}
-
 fn slot_address(slot: &CachePadded<Slot>) -> *const () {
     (&**slot as *const Slot).cast()
 }
@@ -508,7 +475,7 @@ unsafe fn flush_on_exit(data: *const ()) {
     // SAFETY: `claim` stored the total before registering the hook, and the
     // total is freed only after the hook is unregistered.
     let total = unsafe { &*slot.total.load(Ordering::Relaxed) };
-    flush(slot, total);
+    slot.tally.flush(total);
 }
 
 impl Drop for Counter {
