@@ -1,0 +1,510 @@
+//! Property tests (proptest): `LocalCache` against a reference model,
+//! scratch pools under arbitrary nesting and limits, and `rng::range` for
+//! every integer type and range form.
+//!
+//! 256 cases per property (8 under Miri); a failure prints the shrunk input.
+//! More cases: `PROPTEST_CASES=100000 cargo test --release --test properties`.
+
+use std::cell::Cell;
+use std::ops::Bound;
+
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+
+use threadkit::cache::{LocalCache, Stats};
+use threadkit::rng::Rng;
+use threadkit::scratch::{self, Reuse, Scratch, ScratchPool};
+
+mod common;
+use common::scaled;
+
+fn config() -> Config {
+    // `Config::default()` reads `PROPTEST_CASES`.
+    let default = Config::default();
+    let cases = match std::env::var_os("PROPTEST_CASES") {
+        Some(_) => default.cases,
+        None => scaled(256, 8),
+    };
+    Config {
+        cases,
+        // No files: the failing input is printed, and Miri allows no I/O.
+        failure_persistence: None,
+        ..default
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The cache, against a reference model
+
+/// One step of a cache's life, as the calling thread sees it.
+#[derive(Clone, Debug)]
+enum CacheOp {
+    /// `get_or_insert_with(key, || value)`.
+    Load(u8, u32),
+    /// `get(&key)`.
+    Get(u8),
+    /// `invalidate(&key)`.
+    Invalidate(u8),
+    /// `invalidate_all()`.
+    InvalidateAll,
+    /// `invalidate(&key)`, called on another thread.
+    InvalidateElsewhere(u8),
+    /// `get_or_insert_with(key, || value)` whose loader first calls
+    /// `invalidate(&other)`: the value is returned, not cached.
+    LoadInvalidating(u8, u32, u8),
+    /// `get_or_insert_with(key, || value)` whose loader first loads `other`
+    /// through the same cache.
+    LoadNested(u8, u32, u8, u32),
+}
+
+fn cache_op() -> impl Strategy<Value = CacheOp> {
+    // Few keys, so that hits, evictions and collisions are common.
+    let key = || 0..8u8;
+    prop_oneof![
+        6 => (key(), any::<u32>()).prop_map(|(k, v)| CacheOp::Load(k, v)),
+        3 => key().prop_map(CacheOp::Get),
+        1 => key().prop_map(CacheOp::Invalidate),
+        1 => Just(CacheOp::InvalidateAll),
+        1 => key().prop_map(CacheOp::InvalidateElsewhere),
+        1 => (key(), any::<u32>(), key()).prop_map(|(k, v, o)| CacheOp::LoadInvalidating(k, v, o)),
+        1 => (key(), any::<u32>(), key(), any::<u32>())
+            .prop_map(|(k, v, o, w)| CacheOp::LoadNested(k, v, o, w)),
+    ]
+}
+
+/// What the cache promises one thread: an LRU list of at most `capacity`
+/// entries, most recent first, with every lookup counted.
+#[derive(Debug)]
+struct ModelCache {
+    capacity: usize,
+    entries: Vec<(u8, u32)>,
+    stats: Stats,
+}
+
+impl ModelCache {
+    fn new(capacity: usize) -> ModelCache {
+        ModelCache {
+            capacity,
+            entries: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    fn position(&self, key: u8) -> Option<usize> {
+        self.entries.iter().position(|&(k, _)| k == key)
+    }
+
+    /// A lookup: a hit makes the entry the most recent.
+    fn lookup(&mut self, key: u8) -> Option<u32> {
+        match self.position(key) {
+            Some(at) => {
+                let entry = self.entries.remove(at);
+                self.entries.insert(0, entry);
+                self.stats.hits += 1;
+                Some(entry.1)
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// A loaded value is cached as the most recent entry, replacing one for
+    /// the same key, else evicting the least recent one if full.
+    fn store(&mut self, key: u8, value: u32) {
+        if self.capacity == 0 {
+            return;
+        }
+        match self.position(key) {
+            Some(at) => {
+                self.entries.remove(at);
+            }
+            None if self.entries.len() == self.capacity => {
+                self.entries.pop();
+                self.stats.evictions += 1;
+            }
+            None => {}
+        }
+        self.entries.insert(0, (key, value));
+    }
+
+    fn load(&mut self, key: u8, value: u32) -> u32 {
+        self.lookup(key).unwrap_or_else(|| {
+            self.store(key, value);
+            value
+        })
+    }
+
+    fn remove(&mut self, key: u8) {
+        self.entries.retain(|&(k, _)| k != key);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every answer, the thread's entry count and its statistics match the
+    /// model after every step. (At most 48 steps, so fewer invalidations
+    /// than the cache's log holds: a thread that falls further behind
+    /// empties its copy, which `tests/cache.rs` checks.)
+    #[test]
+    fn cache_matches_the_lru_model(
+        capacity in 0..5usize,
+        ops in prop::collection::vec(cache_op(), 0..48),
+    ) {
+        let cache: LocalCache<u8, u32> = LocalCache::new(capacity);
+        let mut model = ModelCache::new(capacity);
+        for op in &ops {
+            match *op {
+                CacheOp::Load(k, v) => {
+                    prop_assert_eq!(cache.get_or_insert_with(k, || v), model.load(k, v));
+                }
+                CacheOp::Get(k) => prop_assert_eq!(cache.get(&k), model.lookup(k)),
+                CacheOp::Invalidate(k) => {
+                    cache.invalidate(&k);
+                    model.remove(k);
+                }
+                CacheOp::InvalidateAll => {
+                    cache.invalidate_all();
+                    model.entries.clear();
+                }
+                CacheOp::InvalidateElsewhere(k) => {
+                    std::thread::scope(|s| {
+                        s.spawn(|| cache.invalidate(&k));
+                    });
+                    model.remove(k);
+                }
+                CacheOp::LoadInvalidating(k, v, other) => {
+                    let got = cache.get_or_insert_with(k, || {
+                        cache.invalidate(&other);
+                        v
+                    });
+                    let want = match model.lookup(k) {
+                        Some(cached) => cached,
+                        None => {
+                            model.remove(other);
+                            v
+                        }
+                    };
+                    prop_assert_eq!(got, want);
+                }
+                CacheOp::LoadNested(k, v, other, w) => {
+                    let mut inner = None;
+                    let got = cache.get_or_insert_with(k, || {
+                        inner = Some(cache.get_or_insert_with(other, || w));
+                        v
+                    });
+                    let want = match model.lookup(k) {
+                        Some(cached) => cached,
+                        None => {
+                            prop_assert_eq!(inner, Some(model.load(other, w)));
+                            model.store(k, v);
+                            v
+                        }
+                    };
+                    prop_assert_eq!(got, want);
+                }
+            }
+            prop_assert_eq!(cache.local_len(), model.entries.len(), "after {:?}", op);
+            prop_assert_eq!(cache.local_stats(), model.stats, "after {:?}", op);
+        }
+        for k in 0..8 {
+            prop_assert_eq!(cache.get(&k), model.lookup(k), "key {}", k);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scratch pools: nesting and caps
+
+thread_local! {
+    /// `Sim`s alive on this thread (made minus dropped).
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A buffer that only pretends to hold memory, so the test controls exactly
+/// how much it reports and whether it can shrink.
+#[derive(Debug)]
+struct Sim {
+    id: u64,
+    bytes: usize,
+    shrinkable: bool,
+    used: bool,
+}
+
+impl Default for Sim {
+    fn default() -> Sim {
+        LIVE.set(LIVE.get() + 1);
+        NEXT_ID.set(NEXT_ID.get() + 1);
+        Sim {
+            id: NEXT_ID.get(),
+            bytes: 0,
+            shrinkable: true,
+            used: false,
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        LIVE.set(LIVE.get() - 1);
+    }
+}
+
+impl Reuse for Sim {
+    fn reset(&mut self) {
+        self.used = false;
+    }
+    fn heap_bytes(&self) -> usize {
+        self.bytes
+    }
+    fn shrink_to_bytes(&mut self, max_bytes: usize) {
+        if self.shrinkable {
+            self.bytes = self.bytes.min(max_bytes);
+        }
+    }
+}
+
+/// How a use takes its buffer.
+#[derive(Clone, Copy, Debug)]
+enum Take {
+    /// `pool.with(..)`.
+    With,
+    /// `pool.get()`, given back when the guard drops.
+    Guard,
+    /// `pool.get()`, then `Scratch::into_inner`: never given back.
+    Keep,
+}
+
+/// One use of a pool, with the uses nested inside it.
+#[derive(Clone, Debug)]
+struct Use {
+    take: Take,
+    grow_to: usize,
+    shrinkable: bool,
+    nested: Vec<Use>,
+}
+
+fn uses() -> impl Strategy<Value = Vec<Use>> {
+    let take = prop_oneof![3 => Just(Take::With), 2 => Just(Take::Guard), 1 => Just(Take::Keep)];
+    let leaf = (take, 0..128usize, any::<bool>()).prop_map(|(take, grow_to, shrinkable)| Use {
+        take,
+        grow_to,
+        shrinkable,
+        nested: Vec::new(),
+    });
+    let tree = leaf.prop_recursive(4, 32, 3, |inner| {
+        (inner.clone(), prop::collection::vec(inner, 0..3)).prop_map(|(mut use_, nested)| {
+            use_.nested = nested;
+            use_
+        })
+    });
+    prop::collection::vec(tree, 0..6)
+}
+
+/// The pool's promise, counted: how many buffers the thread keeps.
+struct ModelPool {
+    max_buffers: usize,
+    max_bytes: usize,
+    kept: usize,
+}
+
+impl ModelPool {
+    fn take(&mut self) {
+        self.kept = self.kept.saturating_sub(1);
+    }
+
+    /// A buffer comes back: kept if it fits the byte cap (after shrinking,
+    /// if it can) and the pool holds fewer than `max_buffers`.
+    fn give_back(&mut self, bytes: usize, shrinkable: bool) {
+        let fits = bytes <= self.max_bytes || shrinkable;
+        if fits && self.kept < self.max_buffers {
+            self.kept += 1;
+        }
+    }
+}
+
+/// Runs `use_` on `pool`, checking that its buffer is fresh to it and that
+/// no nested use touches it.
+fn run(pool: &ScratchPool<Sim>, use_: &Use, in_use: &mut Vec<u64>, model: &mut ModelPool) {
+    model.take();
+    let body = |sim: &mut Sim, in_use: &mut Vec<u64>, model: &mut ModelPool| {
+        assert!(!sim.used, "a buffer was not reset before reuse: {sim:?}");
+        assert!(!in_use.contains(&sim.id), "buffer {} lent twice", sim.id);
+        in_use.push(sim.id);
+        sim.used = true;
+        sim.bytes = sim.bytes.max(use_.grow_to);
+        sim.shrinkable = use_.shrinkable;
+        for nested in &use_.nested {
+            run(pool, nested, in_use, model);
+        }
+        assert!(sim.used, "a nested use reset this buffer");
+        assert_eq!(in_use.pop(), Some(sim.id));
+        (sim.bytes, sim.shrinkable)
+    };
+    match use_.take {
+        Take::With => {
+            let (bytes, shrinkable) = pool.with(|sim| body(sim, in_use, model));
+            model.give_back(bytes, shrinkable);
+        }
+        Take::Guard => {
+            let mut guard = pool.get();
+            let (bytes, shrinkable) = body(&mut guard, in_use, model);
+            drop(guard);
+            model.give_back(bytes, shrinkable);
+        }
+        Take::Keep => {
+            let mut guard = pool.get();
+            body(&mut guard, in_use, model);
+            drop(Scratch::into_inner(guard));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Under any nesting and any limits: every buffer is reset before it is
+    /// lent again, nested uses get distinct buffers, the pool keeps exactly
+    /// as many buffers as the model says, each within the byte cap, and
+    /// every buffer it does not keep is dropped.
+    #[test]
+    fn scratch_pool_nests_and_keeps_its_caps(
+        max_buffers in 0..4usize,
+        max_bytes in 0..64usize,
+        uses in uses(),
+    ) {
+        let live_before = LIVE.get();
+        let pool = ScratchPool::<Sim>::with_limits(max_buffers, max_bytes);
+        let mut model = ModelPool { max_buffers, max_bytes, kept: 0 };
+        for use_ in &uses {
+            run(&pool, use_, &mut Vec::new(), &mut model);
+            prop_assert_eq!(pool.retained_count(), model.kept);
+            prop_assert!(pool.retained_bytes() <= model.kept * max_bytes);
+            prop_assert_eq!(LIVE.get() - live_before, model.kept, "a buffer leaked");
+        }
+        drop(pool);
+        prop_assert_eq!(LIVE.get(), live_before, "the pool's buffers outlived it");
+    }
+}
+
+/// One use of the thread's built-in byte buffers, with nested uses.
+#[derive(Clone, Debug)]
+struct ByteUse {
+    guard: bool,
+    len: usize,
+    nested: Vec<ByteUse>,
+}
+
+fn byte_uses() -> impl Strategy<Value = Vec<ByteUse>> {
+    // Up to 128 KiB: twice the default cap (less under Miri).
+    let max_len = scaled(128usize << 10, 256);
+    let leaf = (any::<bool>(), 0..max_len).prop_map(|(guard, len)| ByteUse {
+        guard,
+        len,
+        nested: Vec::new(),
+    });
+    let tree = leaf.prop_recursive(3, 16, 3, |inner| {
+        (inner.clone(), prop::collection::vec(inner, 0..3)).prop_map(|(mut use_, nested)| {
+            use_.nested = nested;
+            use_
+        })
+    });
+    prop::collection::vec(tree, 0..4)
+}
+
+fn run_bytes(use_: &ByteUse, depth: u8) {
+    let body = |buf: &mut Vec<u8>| {
+        assert!(buf.is_empty(), "not empty on entry");
+        buf.resize(use_.len, depth);
+        for nested in &use_.nested {
+            run_bytes(nested, depth + 1);
+        }
+        assert_eq!(buf.len(), use_.len, "a nested use changed this buffer");
+        assert!(buf.iter().all(|&b| b == depth), "a nested use wrote here");
+    };
+    if use_.guard {
+        body(&mut scratch::bytes());
+    } else {
+        scratch::with_bytes(body);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// The built-in byte buffers under any nesting: empty on entry, not
+    /// shared with nested uses, and within the default caps afterwards.
+    #[test]
+    fn builtin_bytes_nest_and_keep_their_caps(uses in byte_uses()) {
+        for use_ in &uses {
+            run_bytes(use_, 0);
+        }
+        // Both built-in pools (bytes and strings) count here.
+        let max = 2 * scratch::DEFAULT_MAX_BUFFERS;
+        prop_assert!(scratch::retained_count() <= max);
+        prop_assert!(scratch::retained_bytes() <= max * scratch::DEFAULT_MAX_BYTES);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// `rng::range`: always within bounds
+
+/// For each integer type: every range form, at arbitrary ends and at narrow
+/// spans near arbitrary points (the type's edges included), on a seeded
+/// generator and on the thread's own.
+macro_rules! range_properties {
+    ($($name:ident: $t:ty;)*) => {$(
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn $name(a: $t, b: $t, span in 0..4u8, seed: u64) {
+                let mut rng = Rng::with_seed(seed);
+                let near = a.saturating_add(span as $t);
+                for (low, high) in [(a, b), (a, near)] {
+                    match rng.try_range(low..high) {
+                        Some(x) => prop_assert!(low <= x && x < high, "{} in {}..{}", x, low, high),
+                        None => prop_assert!(low >= high),
+                    }
+                    match rng.try_range(low..=high) {
+                        Some(x) => prop_assert!(low <= x && x <= high, "{} in {}..={}", x, low, high),
+                        None => prop_assert!(low > high),
+                    }
+                    match rng.try_range((Bound::Excluded(low), Bound::Excluded(high))) {
+                        Some(x) => prop_assert!(low < x && x < high, "{} in ({}, {})", x, low, high),
+                        None => prop_assert!(low >= high || low.checked_add(1) == Some(high)),
+                    }
+                    prop_assert!(rng.range(low..) >= low);
+                    match rng.try_range(..high) {
+                        Some(x) => prop_assert!(x < high),
+                        None => prop_assert_eq!(high, <$t>::MIN),
+                    }
+                    prop_assert!(rng.range(..=high) <= high);
+                    if low <= high {
+                        let x = threadkit::rng::range(low..=high);
+                        prop_assert!(low <= x && x <= high, "{} in {}..={}", x, low, high);
+                    }
+                }
+                let _: $t = rng.range(..);
+            }
+        }
+    )*};
+}
+
+range_properties! {
+    range_u8: u8;
+    range_i8: i8;
+    range_u16: u16;
+    range_i16: i16;
+    range_u32: u32;
+    range_i32: i32;
+    range_u64: u64;
+    range_i64: i64;
+    range_u128: u128;
+    range_i128: i128;
+    range_usize: usize;
+    range_isize: isize;
+}
