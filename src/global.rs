@@ -153,15 +153,9 @@ impl<T> Drop for Global<T> {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
+    use crate::sync::check;
     use loom::sync::Arc;
     use loom::thread;
-
-    /// Loom with the preemption bound these models run at.
-    fn check(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(f);
-    }
 
     /// Two racing `set`s: exactly one wins, and a reader that sees the value
     /// set sees it whole (loom reports a data race on the cell otherwise) —

@@ -109,6 +109,7 @@ pub(crate) fn sum<'a>(unslotted: &AtomicU64, tallies: impl IntoIterator<Item = &
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
+    use crate::sync::check;
     use loom::sync::Arc;
     use loom::thread;
 
@@ -145,14 +146,6 @@ mod loom_tests {
         fn owner_share(&self, slot: usize) -> u64 {
             self.slots[slot].count() - self.slots[slot].base()
         }
-    }
-
-    /// Loom with the preemption bound these models run at: every schedule
-    /// with up to three preemptions.
-    fn check(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(f);
     }
 
     /// A reader's estimate never exceeds its exact sum, successive sums never

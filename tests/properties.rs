@@ -267,6 +267,33 @@ impl Reuse for Sim {
     }
 }
 
+/// One step (a use of a buffer), with the steps nested inside it.
+#[derive(Clone, Debug)]
+struct Nest<T> {
+    step: T,
+    nested: Vec<Nest<T>>,
+}
+
+/// Up to `roots` trees of `leaf` steps, nested up to `depth` deep, each
+/// node with up to 3 nested ones.
+fn nests<T: Clone + std::fmt::Debug + 'static>(
+    leaf: impl Strategy<Value = T> + 'static,
+    depth: u32,
+    roots: usize,
+) -> impl Strategy<Value = Vec<Nest<T>>> {
+    let leaf = leaf.prop_map(|step| Nest {
+        step,
+        nested: Vec::new(),
+    });
+    let tree = leaf.prop_recursive(depth, 32, 3, |inner| {
+        (inner.clone(), prop::collection::vec(inner, 0..3)).prop_map(|(mut node, nested)| {
+            node.nested = nested;
+            node
+        })
+    });
+    prop::collection::vec(tree, 0..roots)
+}
+
 /// How a use takes its buffer.
 #[derive(Clone, Copy, Debug)]
 enum Take {
@@ -278,30 +305,22 @@ enum Take {
     Keep,
 }
 
-/// One use of a pool, with the uses nested inside it.
+/// What one use of a pool does with its buffer.
 #[derive(Clone, Debug)]
 struct Use {
     take: Take,
     grow_to: usize,
     shrinkable: bool,
-    nested: Vec<Use>,
 }
 
-fn uses() -> impl Strategy<Value = Vec<Use>> {
+fn uses() -> impl Strategy<Value = Vec<Nest<Use>>> {
     let take = prop_oneof![3 => Just(Take::With), 2 => Just(Take::Guard), 1 => Just(Take::Keep)];
-    let leaf = (take, 0..128usize, any::<bool>()).prop_map(|(take, grow_to, shrinkable)| Use {
+    let step = (take, 0..128usize, any::<bool>()).prop_map(|(take, grow_to, shrinkable)| Use {
         take,
         grow_to,
         shrinkable,
-        nested: Vec::new(),
     });
-    let tree = leaf.prop_recursive(4, 32, 3, |inner| {
-        (inner.clone(), prop::collection::vec(inner, 0..3)).prop_map(|(mut use_, nested)| {
-            use_.nested = nested;
-            use_
-        })
-    });
-    prop::collection::vec(tree, 0..6)
+    nests(step, 4, 6)
 }
 
 /// The pool's promise, counted: how many buffers the thread keeps.
@@ -328,23 +347,24 @@ impl ModelPool {
 
 /// Runs `use_` on `pool`, checking that its buffer is fresh to it and that
 /// no nested use touches it.
-fn run(pool: &ScratchPool<Sim>, use_: &Use, in_use: &mut Vec<u64>, model: &mut ModelPool) {
+fn run(pool: &ScratchPool<Sim>, use_: &Nest<Use>, in_use: &mut Vec<u64>, model: &mut ModelPool) {
+    let Nest { step, nested } = use_;
     model.take();
     let body = |sim: &mut Sim, in_use: &mut Vec<u64>, model: &mut ModelPool| {
         assert!(!sim.used, "a buffer was not reset before reuse: {sim:?}");
         assert!(!in_use.contains(&sim.id), "buffer {} lent twice", sim.id);
         in_use.push(sim.id);
         sim.used = true;
-        sim.bytes = sim.bytes.max(use_.grow_to);
-        sim.shrinkable = use_.shrinkable;
-        for nested in &use_.nested {
+        sim.bytes = sim.bytes.max(step.grow_to);
+        sim.shrinkable = step.shrinkable;
+        for nested in nested {
             run(pool, nested, in_use, model);
         }
         assert!(sim.used, "a nested use reset this buffer");
         assert_eq!(in_use.pop(), Some(sim.id));
         (sim.bytes, sim.shrinkable)
     };
-    match use_.take {
+    match step.take {
         Take::With => {
             let (bytes, shrinkable) = pool.with(|sim| body(sim, in_use, model));
             model.give_back(bytes, shrinkable);
@@ -390,42 +410,33 @@ proptest! {
     }
 }
 
-/// One use of the thread's built-in byte buffers, with nested uses.
+/// One use of the thread's built-in byte buffers: through a guard or a
+/// closure, filling it to a length.
 #[derive(Clone, Debug)]
 struct ByteUse {
     guard: bool,
     len: usize,
-    nested: Vec<ByteUse>,
 }
 
-fn byte_uses() -> impl Strategy<Value = Vec<ByteUse>> {
+fn byte_uses() -> impl Strategy<Value = Vec<Nest<ByteUse>>> {
     // Up to 128 KiB: twice the default cap (less under Miri).
     let max_len = scaled(128usize << 10, 256);
-    let leaf = (any::<bool>(), 0..max_len).prop_map(|(guard, len)| ByteUse {
-        guard,
-        len,
-        nested: Vec::new(),
-    });
-    let tree = leaf.prop_recursive(3, 16, 3, |inner| {
-        (inner.clone(), prop::collection::vec(inner, 0..3)).prop_map(|(mut use_, nested)| {
-            use_.nested = nested;
-            use_
-        })
-    });
-    prop::collection::vec(tree, 0..4)
+    let step = (any::<bool>(), 0..max_len).prop_map(|(guard, len)| ByteUse { guard, len });
+    nests(step, 3, 4)
 }
 
-fn run_bytes(use_: &ByteUse, depth: u8) {
+fn run_bytes(use_: &Nest<ByteUse>, depth: u8) {
+    let Nest { step, nested } = use_;
     let body = |buf: &mut Vec<u8>| {
         assert!(buf.is_empty(), "not empty on entry");
-        buf.resize(use_.len, depth);
-        for nested in &use_.nested {
+        buf.resize(step.len, depth);
+        for nested in nested {
             run_bytes(nested, depth + 1);
         }
-        assert_eq!(buf.len(), use_.len, "a nested use changed this buffer");
+        assert_eq!(buf.len(), step.len, "a nested use changed this buffer");
         assert!(buf.iter().all(|&b| b == depth), "a nested use wrote here");
     };
-    if use_.guard {
+    if step.guard {
         body(&mut scratch::bytes());
     } else {
         scratch::with_bytes(body);
