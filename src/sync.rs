@@ -44,7 +44,7 @@ impl<T> UnsafeCell<T> {
 
 /// Runs a loom model over every schedule with up to three preemptions, the
 /// bound all the crate's models share. (At four they pass too, but take
-/// 170 s instead of 25 s on the 2-core machine CI was sized on.)
+/// 170.34 s instead of 24.99 s on the 2-core machine CI was sized on.)
 #[cfg(all(test, loom))]
 pub(crate) fn check(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
