@@ -106,9 +106,9 @@ fn main() {
     for thread in &stats.threads {
         println!(
             "    {:<12} hits {:>5}  misses {:>5}",
-            thread.thread_name.as_deref().unwrap_or("(unnamed)"),
-            thread.stats.hits,
-            thread.stats.misses
+            thread.thread_name().unwrap_or("(exited, slot reused)"),
+            thread.value().hits,
+            thread.value().misses
         );
     }
 

@@ -124,7 +124,7 @@ fn counter(threads: usize) {
         REQUESTS.approx()
     );
     for share in REQUESTS.per_thread() {
-        println!("  {:?}: {}", share.thread_id(), share.count());
+        println!("  {:?}: {}", share.thread_id(), share.value());
     }
     println!(
         "  Counter::inc: {:.2} ns/op; shared AtomicU64::fetch_add: {:.2} ns/op ({:.1}x)\n",

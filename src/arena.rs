@@ -62,7 +62,7 @@ use std::fmt;
 
 use bumpalo::Bump;
 
-use crate::scratch::ScratchPool;
+use crate::scratch::{Reuse, ScratchPool};
 
 /// How many nested arenas a thread keeps unless told otherwise.
 pub const DEFAULT_MAX_ARENAS: usize = 4;
@@ -127,6 +127,23 @@ pub fn with<R>(f: impl for<'a> FnOnce(&'a Bump) -> R) -> R {
 /// ```
 pub fn retained_bytes() -> usize {
     DEFAULT.retained_bytes()
+}
+
+/// How many arenas holding memory the calling thread keeps for [`with`].
+///
+/// # Examples
+///
+/// ```
+/// use threadkit::arena;
+///
+/// arena::with(|outer| {
+///     outer.alloc(1);
+///     arena::with(|inner| inner.alloc(2)); // nested: a second arena
+/// });
+/// assert_eq!(arena::retained_count(), 2);
+/// ```
+pub fn retained_count() -> usize {
+    DEFAULT.retained_count()
 }
 
 /// Frees the calling thread's kept arenas of [`with`] now rather than at
@@ -220,7 +237,7 @@ impl Arena {
     /// ```
     #[inline]
     pub fn with<R>(&self, f: impl for<'a> FnOnce(&'a Bump) -> R) -> R {
-        f(&self.bumps.get())
+        f(&self.bumps.buffer())
     }
 
     /// How many arenas a thread keeps.
@@ -248,6 +265,19 @@ impl Arena {
         self.bumps.retained_bytes()
     }
 
+    /// How many arenas holding memory the calling thread keeps here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let arena = threadkit::arena::Arena::new();
+    /// arena.with(|bump| bump.alloc(1).to_string());
+    /// assert_eq!(arena.retained_count(), 1);
+    /// ```
+    pub fn retained_count(&self) -> usize {
+        self.bumps.retained_count()
+    }
+
     /// Frees the calling thread's kept arenas now rather than at thread
     /// exit.
     ///
@@ -264,6 +294,19 @@ impl Arena {
     }
 }
 
+/// Resetting a `Bump` frees every chunk but the newest (its largest) and
+/// lifts any allocation limit the last user set; a `Bump` cannot shrink, so
+/// one over the cap is dropped.
+impl Reuse for Bump {
+    fn reset(&mut self) {
+        Bump::reset(self);
+        self.set_allocation_limit(None);
+    }
+    fn heap_bytes(&self) -> usize {
+        self.allocated_bytes()
+    }
+}
+
 impl Default for Arena {
     fn default() -> Arena {
         Arena::new()
@@ -275,7 +318,7 @@ impl fmt::Debug for Arena {
         f.debug_struct("Arena")
             .field("max_arenas", &self.max_arenas())
             .field("max_bytes", &self.max_bytes())
-            .field("retained_count", &self.bumps.retained_count())
+            .field("retained_count", &self.retained_count())
             .finish_non_exhaustive()
     }
 }

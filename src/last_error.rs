@@ -74,7 +74,7 @@ use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
 
-use crate::instance::InstanceId;
+use crate::thread::instance::InstanceId;
 
 /// An error slot per thread, declared as a `static`.
 ///

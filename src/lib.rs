@@ -58,42 +58,43 @@
     clippy::undocumented_unsafe_blocks
 )]
 // A loom build compiles the checked protocols without their users.
-#![cfg_attr(loom, allow(dead_code))]
+#![cfg_attr(threadkit_loom, allow(dead_code, unused_imports))]
 
-/// Items compiled except under `--cfg loom`: a loom build checks only the
-/// protocols in `tally` and `global` (see `sync`).
-macro_rules! cfg_not_loom {
-    ($($item:item)*) => {
-        $( #[cfg(not(loom))] $item )*
-    };
+#[cfg(not(threadkit_loom))]
+pub mod arena;
+#[cfg(not(threadkit_loom))]
+pub mod cache;
+#[cfg(not(threadkit_loom))]
+pub mod context;
+#[cfg(not(threadkit_loom))]
+pub mod counter;
+#[cfg(not(threadkit_loom))]
+pub mod last_error;
+#[cfg(not(threadkit_loom))]
+pub mod registry;
+#[cfg(not(threadkit_loom))]
+pub mod rng;
+#[cfg(not(threadkit_loom))]
+pub mod scratch;
+
+// Under loom, only the protocols it checks (see `sync`).
+#[cfg(threadkit_loom)]
+mod counter {
+    pub(crate) mod tally;
+}
+#[cfg(threadkit_loom)]
+mod context {
+    pub(crate) mod global;
 }
 
-cfg_not_loom! {
-    pub mod arena;
-    pub mod cache;
-    pub mod context;
-    pub mod counter;
-    pub mod last_error;
-    pub mod registry;
-    pub mod rng;
-    pub mod scratch;
-
-    mod instance;
-    mod table;
-    mod thread_id;
-
-    pub use arena::Arena;
-    pub use cache::LocalCache;
-    pub use context::Context;
-    pub use counter::Counter;
-    pub use last_error::LastError;
-    pub use registry::PerThread;
-    pub use scratch::ScratchPool;
-}
-
-mod global;
 mod sync;
-mod tally;
+mod thread;
+
+#[cfg(not(threadkit_loom))]
+pub use {
+    arena::Arena, cache::LocalCache, context::Context, counter::Counter, last_error::LastError,
+    registry::PerThread, registry::ThreadShare, scratch::ScratchPool,
+};
 
 // The README's examples run as doctests.
 #[cfg(doctest)]

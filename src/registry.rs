@@ -9,7 +9,7 @@
 //! - **A thread sees only its own value.** [`get`](PerThread::get) never
 //!   returns another thread's value.
 //! - **No value is lost when its thread exits.** Iteration still yields it,
-//!   with [`Entry::has_exited`] set, until the owner calls
+//!   with [`ThreadShare::has_exited`] set, until the owner calls
 //!   [`clear`](PerThread::clear), consumes the registry, or drops it.
 //! - **No thread inherits an exited thread's value.** A thread that starts
 //!   after another has exited gets a fresh value from its own initialiser,
@@ -85,8 +85,9 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 
 use crate::sync::{AtomicPtr, Ordering};
-use crate::table::{self, Table};
-use crate::thread_id::{self, Registration, ThreadRecord};
+use crate::thread::id::{self as thread_id, Registration};
+use crate::thread::record::ThreadRecord;
+use crate::thread::table::{self, Table};
 
 /// A value per thread, created on first use, that the owner can iterate.
 ///
@@ -112,10 +113,10 @@ use crate::thread_id::{self, Registration, ThreadRecord};
 pub struct PerThread<T: Send> {
     /// One slot per thread index; each holds the values of every thread that
     /// has held that index, newest first.
-    slots: Table<Slot<T>>,
+    slots: Table<Stack<T>>,
     /// Values created by threads that had already begun to exit, and so held
     /// no index.
-    orphans: Slot<T>,
+    orphans: Stack<T>,
 }
 
 // SAFETY: moving the registry moves every value to the new thread, so `T`
@@ -148,7 +149,7 @@ impl<T: Send> PerThread<T> {
     pub const fn new() -> PerThread<T> {
         PerThread {
             slots: Table::new(),
-            orphans: Slot::new(),
+            orphans: Stack::new(),
         }
     }
 
@@ -265,7 +266,9 @@ impl<T: Send> PerThread<T> {
             Registration::Live(thread, record) => {
                 (self.slots.get_or_alloc(thread), thread.key, record)
             }
-            Registration::Exiting { key, .. } => (&self.orphans, key, ThreadRecord::exiting(key)),
+            Registration::Exiting { key, .. } => {
+                (&self.orphans, key, Arc::new(ThreadRecord::exiting(key)))
+            }
         };
         let node = slot.push(Box::new(Node {
             key,
@@ -324,9 +327,9 @@ impl<T: Send> PerThread<T> {
     ///         })
     ///         .unwrap();
     /// });
-    /// let entry = jobs.iter_entries().next().unwrap();
-    /// assert_eq!(entry.thread_name(), Some("loader"));
-    /// assert_eq!(*entry.value(), "load");
+    /// let share = jobs.iter_entries().next().unwrap();
+    /// assert_eq!(share.thread_name(), Some("loader"));
+    /// assert_eq!(share.into_value(), &"load");
     /// ```
     pub fn iter_entries(&self) -> Entries<'_, T>
     where
@@ -487,7 +490,7 @@ impl<T: Send> IntoIterator for PerThread<T> {
             let mut next = slot.head.swap(ptr::null_mut(), Ordering::Relaxed);
             while !next.is_null() {
                 // SAFETY: the registry is consumed, so nothing else refers to
-                // the nodes; each was leaked by `Slot::push` and is reclaimed
+                // the nodes; each was leaked by `Stack::push` and is reclaimed
                 // once, here, after its slot stopped pointing to the chain.
                 let node = unsafe { Box::from_raw(next) };
                 next = node.next;
@@ -518,8 +521,15 @@ impl<'a, T: Send> IntoIterator for &'a mut PerThread<T> {
     }
 }
 
-/// One thread's value and who created it; yielded by
-/// [`PerThread::iter_entries`].
+/// One thread's share in a report, and the thread it belongs to.
+///
+/// Every per-thread report of the crate is a list of these:
+/// [`PerThread::iter_entries`] yields `ThreadShare<&T>`,
+/// [`Counter::per_thread`](crate::Counter::per_thread) returns
+/// `ThreadShare<u64>`, and [`LocalCache::stats`](crate::LocalCache::stats)
+/// `ThreadShare<Stats>`. Blocks that reuse an exited thread's slot report
+/// what such threads left in one share that belongs to no thread
+/// ([`thread_id`](ThreadShare::thread_id) is `None`).
 ///
 /// # Examples
 ///
@@ -531,44 +541,65 @@ impl<'a, T: Send> IntoIterator for &'a mut PerThread<T> {
 /// std::thread::scope(|s| {
 ///     worker.spawn_scoped(s, || values.get_or(|| 42)).unwrap();
 /// });
-/// let entry = values.iter_entries().next().unwrap();
-/// assert_eq!((*entry.value(), entry.thread_name()), (42, Some("worker")));
-/// assert_ne!(entry.thread_id(), std::thread::current().id());
+/// let share = values.iter_entries().next().unwrap();
+/// assert_eq!((**share.value(), share.thread_name()), (42, Some("worker")));
+/// assert_ne!(share.thread_id(), Some(std::thread::current().id()));
 /// ```
-pub struct Entry<'a, T> {
-    node: &'a Node<T>,
+#[derive(Clone)]
+pub struct ThreadShare<V> {
+    owner: Option<Arc<ThreadRecord>>,
+    value: V,
 }
 
-impl<'a, T> Entry<'a, T> {
-    /// The value.
-    pub fn value(&self) -> &'a T {
-        &self.node.value
+impl<V> ThreadShare<V> {
+    pub(crate) fn new(owner: Option<Arc<ThreadRecord>>, value: V) -> ThreadShare<V> {
+        ThreadShare { owner, value }
     }
 
-    /// The [`ThreadId`] of the thread that created the value.
-    pub fn thread_id(&self) -> ThreadId {
-        self.node.owner.id()
+    /// The thread this share belongs to; `None` for what exited threads
+    /// left in slots that other threads have since taken.
+    pub fn thread_id(&self) -> Option<ThreadId> {
+        self.owner.as_ref().map(|owner| owner.id())
     }
 
-    /// The name of the thread that created the value, if it had one.
-    pub fn thread_name(&self) -> Option<&'a str> {
-        self.node.owner.name()
+    /// The thread's name, if it has one.
+    pub fn thread_name(&self) -> Option<&str> {
+        self.owner.as_ref().and_then(|owner| owner.name())
     }
 
-    /// Whether the thread that created the value has exited (its
-    /// thread-local destructors have begun to run).
+    /// Whether the thread has begun to exit (its thread-local destructors
+    /// have started); `true` for a share that belongs to no thread.
     pub fn has_exited(&self) -> bool {
-        self.node.owner.has_exited()
+        self.owner.as_ref().is_none_or(|owner| owner.has_exited())
+    }
+
+    /// The thread's share.
+    pub fn value(&self) -> &V {
+        &self.value
+    }
+
+    /// The thread's share, by value.
+    pub fn into_value(self) -> V {
+        self.value
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Entry<'_, T> {
+impl ThreadShare<u64> {
+    /// How much the thread added to a [`Counter`](crate::Counter); renamed
+    /// [`value`](ThreadShare::value).
+    #[deprecated(since = "0.2.0", note = "use `*share.value()`")]
+    pub fn count(&self) -> u64 {
+        self.value
+    }
+}
+
+impl<V: fmt::Debug> fmt::Debug for ThreadShare<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry")
+        f.debug_struct("ThreadShare")
             .field("thread_id", &self.thread_id())
             .field("thread_name", &self.thread_name())
             .field("has_exited", &self.has_exited())
-            .field("value", self.value())
+            .field("value", &self.value)
             .finish()
     }
 }
@@ -582,7 +613,10 @@ impl<'a, T> Iterator for Iter<'a, T> {
     type Item = &'a T;
 
     fn next(&mut self) -> Option<&'a T> {
-        self.entries.next().map(|entry| entry.value())
+        self.entries.nodes.next().map(|node| {
+            // SAFETY: as in `Entries::next`.
+            unsafe { &node.as_ref().value }
+        })
     }
 }
 
@@ -594,7 +628,8 @@ impl<T> fmt::Debug for Iter<'_, T> {
     }
 }
 
-/// Iterator over every thread's value and its thread; see
+/// Iterator over every thread's value and its thread, as
+/// [`ThreadShare`]s; see
 /// [`PerThread::iter_entries`].
 pub struct Entries<'a, T> {
     nodes: Nodes<'a, T>,
@@ -603,14 +638,15 @@ pub struct Entries<'a, T> {
 }
 
 impl<'a, T> Iterator for Entries<'a, T> {
-    type Item = Entry<'a, T>;
+    type Item = ThreadShare<&'a T>;
 
-    fn next(&mut self) -> Option<Entry<'a, T>> {
-        self.nodes.next().map(|node| Entry {
+    fn next(&mut self) -> Option<ThreadShare<&'a T>> {
+        self.nodes.next().map(|node| {
             // SAFETY: the registry is borrowed for 'a, so its nodes live that
             // long, and `iter_entries` requires `T: Sync` for shared access
             // to other threads' values.
-            node: unsafe { node.as_ref() },
+            let node = unsafe { node.as_ref() };
+            ThreadShare::new(Some(Arc::clone(&node.owner)), &node.value)
         })
     }
 }
@@ -683,14 +719,14 @@ struct Node<T> {
 
 /// A push-only stack of nodes: the values of every thread that has held one
 /// thread index (or, for `orphans`, of exiting threads).
-struct Slot<T> {
+struct Stack<T> {
     head: AtomicPtr<Node<T>>,
     _owns: PhantomData<Box<Node<T>>>,
 }
 
-impl<T> Slot<T> {
-    const fn new() -> Slot<T> {
-        Slot {
+impl<T> Stack<T> {
+    const fn new() -> Stack<T> {
+        Stack {
             head: AtomicPtr::new(ptr::null_mut()),
             _owns: PhantomData,
         }
@@ -740,13 +776,13 @@ impl<T> Slot<T> {
     }
 }
 
-impl<T> Default for Slot<T> {
-    fn default() -> Slot<T> {
-        Slot::new()
+impl<T> Default for Stack<T> {
+    fn default() -> Stack<T> {
+        Stack::new()
     }
 }
 
-impl<T> Drop for Slot<T> {
+impl<T> Drop for Stack<T> {
     fn drop(&mut self) {
         let mut next = *self.head.get_mut();
         while !next.is_null() {
@@ -760,8 +796,8 @@ impl<T> Drop for Slot<T> {
 
 /// Walks every node of a registry: each table slot's chain, then the orphans.
 struct Nodes<'a, T> {
-    slots: table::Iter<'a, Slot<T>>,
-    orphans: Option<&'a Slot<T>>,
+    slots: table::Iter<'a, Stack<T>>,
+    orphans: Option<&'a Stack<T>>,
     next: *mut Node<T>,
 }
 

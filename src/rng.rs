@@ -252,23 +252,22 @@ impl Rng {
         self.u32() as i32
     }
 
-    /// A uniformly distributed `usize` in `range`; see [`range`](Rng::range).
-    ///
-    /// # Panics
-    ///
-    /// If the range is empty.
+    /// A uniformly distributed `usize`, over its whole range like the other
+    /// integer methods; for a range, use [`range`](Rng::range).
     ///
     /// # Examples
     ///
     /// ```
     /// let mut rng = threadkit::rng::Rng::with_seed(3);
     /// let items = ["a", "b", "c"];
-    /// let i = rng.usize(..items.len());
+    /// let i = rng.range(..items.len());
     /// assert!(i < 3);
+    /// let any: usize = rng.usize();
+    /// # let _ = any;
     /// ```
     #[inline]
-    pub fn usize(&mut self, range: impl RangeBounds<usize>) -> usize {
-        self.range(range)
+    pub fn usize(&mut self) -> usize {
+        self.u64() as usize
     }
 
     /// A uniformly distributed `f64` in [0, 1): 53 random bits, so every
@@ -676,24 +675,21 @@ pub fn i32() -> i32 {
     with_thread(Rng::i32)
 }
 
-/// A uniformly distributed `usize` in `range` from the calling thread's
-/// generator.
-///
-/// # Panics
-///
-/// If the range is empty.
+/// A uniformly distributed `usize` from the calling thread's generator, over
+/// its whole range like the other integer functions; for a range, use
+/// [`range`].
 ///
 /// # Examples
 ///
 /// ```
 /// let backends = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
-/// let pick = backends[threadkit::rng::usize(..backends.len())];
-/// # let _ = pick;
+/// let pick = backends[threadkit::rng::range(..backends.len())];
+/// let any: usize = threadkit::rng::usize();
+/// # let _ = (pick, any);
 /// ```
 #[inline]
-#[track_caller]
-pub fn usize(range: impl RangeBounds<usize>) -> usize {
-    range_of(range)
+pub fn usize() -> usize {
+    with_thread(Rng::usize)
 }
 
 /// A uniformly distributed `f64` in [0, 1) from the calling thread's

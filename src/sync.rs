@@ -1,29 +1,56 @@
-//! The atomics and cell the crate's shared state is built from, imported
-//! from this one place.
+//! The atomics, cell, lock and spin hint the crate's shared state is built
+//! from, imported from this one place.
 //!
-//! Every building block takes its atomic types from here rather than from
-//! `std` directly, so that a `RUSTFLAGS="--cfg loom"` build can swap them for
-//! loom's model-checked versions (the pattern of crossbeam-utils'
-//! `primitive` module). Such a build compiles only the protocols loom checks
-//! ([`tally`](crate::tally), [`global`](crate::global)); the rest of the crate
-//! rests on thread-locals, which loom's threads share.
+//! Every building block takes these from here rather than from `std` or
+//! `parking_lot` directly, so that a `RUSTFLAGS="--cfg threadkit_loom"` build
+//! can swap them for loom's model-checked versions (the pattern of
+//! crossbeam-utils' `primitive` module). Such a build compiles only the
+//! protocols loom checks: the counter's tally, the context's global cell,
+//! and the owned-slot protocol with its exit hooks (see `lib.rs`); the rest of
+//! the crate rests on thread-locals, which loom's threads share.
 
-#[cfg(not(loom))]
+#[cfg(not(threadkit_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-#[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+#[cfg(not(threadkit_loom))]
+pub(crate) use parking_lot::Mutex;
 
-#[cfg(loom)]
+#[cfg(threadkit_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(threadkit_loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// Lets other threads run while this one waits for a short step of theirs.
+#[cfg(not(threadkit_loom))]
+pub(crate) use std::thread::yield_now;
+
+#[cfg(threadkit_loom)]
+pub(crate) use loom::thread::yield_now;
+
+/// loom's mutex with `parking_lot`'s API: `lock` returns the guard.
+#[cfg(threadkit_loom)]
+#[derive(Debug)]
+pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+#[cfg(threadkit_loom)]
+impl<T> Mutex<T> {
+    pub(crate) fn new(value: T) -> Mutex<T> {
+        Mutex(loom::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+}
 
 /// `std`'s `UnsafeCell` with loom's access API: `with` for reads, `with_mut`
 /// for writes, so loom can check the accesses.
-#[cfg(not(loom))]
+#[cfg(not(threadkit_loom))]
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(threadkit_loom))]
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(value: T) -> UnsafeCell<T> {
         UnsafeCell(std::cell::UnsafeCell::new(value))
@@ -43,9 +70,8 @@ impl<T> UnsafeCell<T> {
 }
 
 /// Runs a loom model over every schedule with up to three preemptions, the
-/// bound all the crate's models share. (At four they pass too, but take
-/// 170.34 s instead of 24.99 s on the 2-core machine CI was sized on.)
-#[cfg(all(test, loom))]
+/// bound all the crate's models share.
+#[cfg(all(test, threadkit_loom))]
 pub(crate) fn check(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);

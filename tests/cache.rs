@@ -75,7 +75,7 @@ fn evicts_in_least_recently_used_order() {
     assert_eq!(cache.get(&4), Some(4));
     assert_eq!(cache.get(&5), Some(5));
     assert_eq!(cache.local_stats().evictions, 2);
-    assert_eq!(cache.local_len(), 3);
+    assert_eq!(cache.retained_count(), 3);
 }
 
 #[test]
@@ -85,9 +85,9 @@ fn bound_holds_under_many_keys() {
     let cache = LocalCache::new(capacity);
     for key in 0..keys {
         cache.get_or_insert_with(key, || key);
-        assert!(cache.local_len() <= capacity);
+        assert!(cache.retained_count() <= capacity);
     }
-    assert_eq!(cache.local_len(), capacity);
+    assert_eq!(cache.retained_count(), capacity);
     assert_eq!(cache.local_stats().evictions, (keys - capacity) as u64);
     // The newest `capacity` keys are the ones kept.
     for key in keys - capacity..keys {
@@ -135,7 +135,7 @@ fn invalidate_all_reaches_other_threads() {
             for key in 0..4 {
                 assert_eq!(cache.get(&key), None, "key {key}");
             }
-            assert_eq!(cache.local_len(), 0);
+            assert_eq!(cache.retained_count(), 0);
         });
         cached.wait();
         cache.invalidate_all();
@@ -160,7 +160,7 @@ fn a_thread_far_behind_the_invalidation_log_drops_its_whole_copy() {
     });
     assert_eq!(cache.get(&7), None);
     assert_eq!(
-        cache.local_len(),
+        cache.retained_count(),
         0,
         "cleared, since it could not tell which keys went"
     );
@@ -178,7 +178,7 @@ fn a_few_invalidations_remove_only_their_keys() {
             cache.invalidate(&5);
         });
     });
-    assert_eq!(cache.local_len(), 8);
+    assert_eq!(cache.retained_count(), 8);
     assert_eq!(cache.get(&3), None);
     assert_eq!(cache.get(&5), None);
     assert_eq!(cache.get(&4), Some(4));
@@ -190,9 +190,12 @@ fn stats_are_exact_after_join() {
     let rounds = scaled(500, 20);
     let keys = 10;
     let cache = LocalCache::new(keys);
+    // All alive at once, so that no thread takes over an exited one's slot
+    // (whose counts would then be reported as unattributed).
+    let all_started = std::sync::Barrier::new(threads);
     thread::scope(|s| {
         for t in 0..threads {
-            let cache = &cache;
+            let (cache, all_started) = (&cache, &all_started);
             thread::Builder::new()
                 .name(format!("worker-{t}"))
                 .spawn_scoped(s, move || {
@@ -200,6 +203,7 @@ fn stats_are_exact_after_join() {
                         let key = round % keys;
                         assert_eq!(cache.get_or_insert_with(key, || key * 3), key * 3);
                     }
+                    all_started.wait();
                 })
                 .unwrap();
         }
@@ -214,8 +218,8 @@ fn stats_are_exact_after_join() {
         .threads
         .iter()
         .map(|t| {
-            assert_eq!(t.stats.misses, keys as u64);
-            t.thread_name.clone().unwrap()
+            assert_eq!(t.value().misses, keys as u64);
+            t.thread_name().unwrap().to_owned()
         })
         .collect();
     names.sort();
@@ -289,7 +293,7 @@ fn capacity_zero_never_caches() {
     }
     assert_eq!(loads.get(), 3);
     assert_eq!(cache.get(&"k"), None);
-    assert_eq!(cache.local_len(), 0);
+    assert_eq!(cache.retained_count(), 0);
     assert_eq!(cache.local_stats().misses, 4);
     assert_eq!(cache.local_stats().hits, 0);
 }
@@ -397,4 +401,37 @@ fn debug_shows_capacity_and_invalidations() {
         format!("{cache:?}"),
         "LocalCache { capacity_per_thread: 3, invalidations: 1, .. }"
     );
+}
+
+#[test]
+fn exited_threads_slots_are_reused_and_their_counts_kept() {
+    let cache: LocalCache<u32, u32> = LocalCache::new(4);
+    let threads = scaled(64, 6);
+    // One thread at a time: each can take over the last one's slot, so the
+    // cache holds slots for the one or two threads alive at once, not for
+    // all of them.
+    for t in 0..threads {
+        thread::scope(|s| {
+            s.spawn(|| {
+                cache.get_or_insert_with(t, || t); // miss
+                cache.get_or_insert_with(t, || t); // hit
+            });
+        });
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.total.hits, u64::from(threads));
+    assert_eq!(stats.total.misses, u64::from(threads));
+    let attributed = stats.threads.iter().filter(|t| t.thread_id().is_some());
+    assert!(
+        attributed.count() < 4,
+        "slots for {} threads: {:?}",
+        stats.threads.len(),
+        stats.threads
+    );
+    let folded = stats.threads.iter().find(|t| t.thread_id().is_none());
+    let folded = folded.expect("the exited threads' counts, folded into one share");
+    assert!(folded.has_exited());
+    assert!(folded.value().lookups() > 0);
+    let sum: u64 = stats.threads.iter().map(|t| t.value().lookups()).sum();
+    assert_eq!(sum, 2 * u64::from(threads), "shares add up to the total");
 }

@@ -50,7 +50,7 @@ fn short_lived_threads_lose_nothing() {
     assert_eq!(counter.sum(), expected);
     // Every thread flushed on exit, so the estimate is exact too.
     assert_eq!(counter.approx(), expected);
-    let in_shares: u64 = counter.per_thread().iter().map(|s| s.count()).sum();
+    let in_shares: u64 = counter.per_thread().iter().map(|s| *s.value()).sum();
     assert_eq!(in_shares, expected);
 }
 
@@ -199,7 +199,7 @@ fn per_thread_attributes_counts_to_named_threads() {
     let mut shares: Vec<(Option<String>, u64)> = counter
         .per_thread()
         .iter()
-        .map(|s| (s.thread_name().map(String::from), s.count()))
+        .map(|s| (s.thread_name().map(String::from), *s.value()))
         .collect();
     shares.sort();
     assert_eq!(
@@ -235,7 +235,7 @@ fn reused_slots_keep_memory_bounded_and_counts_exact() {
         "every thread flushed at exit"
     );
     let shares = counter.per_thread();
-    assert_eq!(shares.iter().map(|s| s.count()).sum::<u64>(), threads * 10);
+    assert_eq!(shares.iter().map(|s| *s.value()).sum::<u64>(), threads * 10);
     let attributed: Vec<_> = shares.iter().filter(|s| s.thread_id().is_some()).collect();
     // Threads that ran one after another reuse slots: one per thread index
     // in use at once in this process (other tests run alongside), not one per
@@ -250,7 +250,7 @@ fn reused_slots_keep_memory_bounded_and_counts_exact() {
     for share in attributed {
         assert!(ids.contains(&share.thread_id().unwrap()));
         assert!(share.has_exited());
-        assert_eq!(share.count(), 10);
+        assert_eq!(*share.value(), 10);
     }
 }
 

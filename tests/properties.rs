@@ -206,7 +206,7 @@ proptest! {
                     prop_assert_eq!(got, want);
                 }
             }
-            prop_assert_eq!(cache.local_len(), model.entries.len(), "after {:?}", op);
+            prop_assert_eq!(cache.retained_count(), model.entries.len(), "after {:?}", op);
             prop_assert_eq!(cache.local_stats(), model.stats, "after {:?}", op);
         }
         for k in 0..8 {
@@ -299,9 +299,9 @@ fn nests<T: Clone + std::fmt::Debug + 'static>(
 enum Take {
     /// `pool.with(..)`.
     With,
-    /// `pool.get()`, given back when the guard drops.
+    /// `pool.buffer()`, given back when the guard drops.
     Guard,
-    /// `pool.get()`, then `Scratch::into_inner`: never given back.
+    /// `pool.buffer()`, then `Scratch::into_inner`: never given back.
     Keep,
 }
 
@@ -370,13 +370,13 @@ fn run(pool: &ScratchPool<Sim>, use_: &Nest<Use>, in_use: &mut Vec<u64>, model: 
             model.give_back(bytes, shrinkable);
         }
         Take::Guard => {
-            let mut guard = pool.get();
+            let mut guard = pool.buffer();
             let (bytes, shrinkable) = body(&mut guard, in_use, model);
             drop(guard);
             model.give_back(bytes, shrinkable);
         }
         Take::Keep => {
-            let mut guard = pool.get();
+            let mut guard = pool.buffer();
             body(&mut guard, in_use, model);
             drop(Scratch::into_inner(guard));
         }

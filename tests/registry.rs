@@ -105,14 +105,14 @@ fn entries_name_the_thread_that_created_each_value() {
     };
 
     for entry in values.iter_entries() {
-        match *entry.value() {
+        match **entry.value() {
             "still here" => {
-                assert_eq!(entry.thread_id(), running_id);
+                assert_eq!(entry.thread_id(), Some(running_id));
                 assert_eq!(entry.thread_name(), Some("running"));
                 assert!(!entry.has_exited());
             }
             "gone" => {
-                assert_eq!(entry.thread_id(), exited_id);
+                assert_eq!(entry.thread_id(), Some(exited_id));
                 assert_eq!(entry.thread_name(), Some("exited"));
                 assert!(entry.has_exited());
             }
@@ -338,7 +338,7 @@ fn works_from_thread_local_destructors() {
     );
     let mut created: Vec<_> = TEARDOWN_ONLY
         .iter_entries()
-        .map(|e| (*e.value(), e.has_exited()))
+        .map(|e| (**e.value(), e.has_exited()))
         .collect();
     created.sort();
     assert_eq!(

@@ -194,7 +194,7 @@ fn full_and_single_value_ranges() {
         assert!((-3..3).contains(&rng.range(-3i32..3)));
         let wide = rng.range(10u128..1u128 << 100);
         assert!((10..1u128 << 100).contains(&wide));
-        assert!(rng.usize(..7) < 7);
+        assert!(rng.range(..7_usize) < 7);
     }
 }
 

@@ -318,10 +318,10 @@ fn panic_inside_the_closure_leaves_the_pool_usable_and_the_next_checkout_empty()
         assert!(capacity >= 12, "the buffer went back to the pool");
 
         let pool: ScratchPool<Vec<u8>> = ScratchPool::new();
-        let mut guard = pool.get();
+        let mut guard = pool.buffer();
         guard.push(1);
         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut inner = pool.get();
+            let mut inner = pool.buffer();
             inner.push(2);
             panic!("inner");
         }));
@@ -458,7 +458,7 @@ fn guard_held_in_a_thread_local_is_dropped_safely_at_exit() {
         // (where nothing would free it, and another thread may be working).
         thread::spawn(|| {
             HELD.with(|h| h.set(None));
-            let mut guard = HELD_POOL.get();
+            let mut guard = HELD_POOL.buffer();
             guard._me = Some(Tracked::new());
             guard.items.push(Tracked::new());
             HELD.with(|h| h.set(Some(guard)));

@@ -95,7 +95,7 @@ fn exercise_everything(failures: &Failures) {
             v.extend([1, 2, 3]);
             v.iter().sum()
         });
-        let mut got = POOL.get();
+        let mut got = POOL.buffer();
         got.push(4);
         ensure(sum == 6, || "ScratchPool::with".into())
     });
@@ -152,7 +152,7 @@ fn exercise_everything(failures: &Failures) {
         let _ = CACHE.get(&1); // Some(10) or, once the copy is gone, None
         CACHE.invalidate(&1);
         CACHE.invalidate_all();
-        let _ = (CACHE.local_len(), CACHE.local_stats(), CACHE.stats());
+        let _ = (CACHE.retained_count(), CACHE.local_stats(), CACHE.stats());
         Ok(())
     });
     check(failures, "last_error", || {

@@ -68,18 +68,18 @@
 //! assert!(BYTES.approx() <= BYTES.sum());
 //! ```
 
+mod tally;
+
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::{Arc, OnceLock};
-use std::thread::ThreadId;
+use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
-use parking_lot::Mutex;
 
+use crate::registry::ThreadShare;
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
-use crate::table::Table;
-use crate::tally::{self, Tally};
-use crate::thread_id::{self, ExitHook, Registration, Thread, ThreadRecord};
+use crate::thread::owned::{OwnedTable, SlotState};
+use tally::Tally;
 
 /// A counter that threads add to without contention; see the
 /// [module documentation](self).
@@ -105,7 +105,9 @@ use crate::thread_id::{self, ExitHook, Registration, Thread, ThreadRecord};
 /// assert_eq!(hits.sum(), 40);
 /// ```
 pub struct Counter {
-    slots: Table<CachePadded<Slot>>,
+    /// Declared first so that it is dropped first: dropping it takes back
+    /// the owners' exit hooks, which write to `total`.
+    slots: OwnedTable<Local>,
     /// The flushed total. It lives on the heap because exit hooks write to it
     /// without borrowing the `Counter`: a scoped thread's thread-locals can be
     /// destroyed after `thread::scope` has returned and the counter has moved.
@@ -115,17 +117,28 @@ pub struct Counter {
     batch: u64,
 }
 
-/// One thread index's share of a counter.
+/// A thread's state in a counter: its slot's counts.
 #[derive(Default)]
-struct Slot {
-    /// The key of the thread that owns the slot, 0 if none. Written by the
-    /// owner, in `claim`.
-    key: AtomicU64,
-    /// The counts; only the owner writes them.
+struct Local {
+    /// Only the slot's owner writes it.
     tally: Tally,
-    /// The counter's total, for the exit hook.
+    /// The counter's total, for the exit hook; set when the slot is claimed.
     total: AtomicPtr<AtomicU64>,
-    owner: Mutex<Option<Arc<ThreadRecord>>>,
+}
+
+impl SlotState for Local {
+    type Leftover = ();
+
+    /// Flushes the exiting owner's pending amount.
+    fn on_exit(&self) {
+        let total = self.total.load(Ordering::Relaxed);
+        // SAFETY: `claim` stored the counter's total before the owner's hook
+        // was registered, and the total is freed only after the counter's
+        // slots, whose drop takes the hook back.
+        if let Some(total) = unsafe { total.as_ref() } {
+            self.tally.flush(total);
+        }
+    }
 }
 
 /// The default batch: how much a thread accumulates before it flushes.
@@ -171,7 +184,7 @@ impl Counter {
     #[must_use]
     pub const fn with_batch(batch: u64) -> Counter {
         Counter {
-            slots: Table::new(),
+            slots: OwnedTable::new(),
             total: OnceLock::new(),
             unslotted: AtomicU64::new(0),
             batch: if batch == 0 { 1 } else { batch },
@@ -206,15 +219,10 @@ impl Counter {
     /// ```
     #[inline]
     pub fn add(&self, n: u64) {
-        if let Some(thread) = thread_id::current() {
-            if let Some(slot) = self.slots.get(thread) {
-                if slot.key.load(Ordering::Relaxed) == thread.key {
-                    self.add_to(slot, n);
-                    return;
-                }
-            }
+        match self.slots.get() {
+            Some(local) => self.add_to(local, n),
+            None => self.add_slow(n),
         }
-        self.add_slow(n);
     }
 
     /// Adds 1.
@@ -231,62 +239,38 @@ impl Counter {
         self.add(1);
     }
 
-    /// Adds `n` to a slot the calling thread owns.
+    /// Adds `n` to the calling thread's own slot.
     #[inline]
-    fn add_to(&self, slot: &Slot, n: u64) {
-        if slot.tally.add(n, self.batch) {
-            self.flush_full(slot);
+    fn add_to(&self, local: &Local, n: u64) {
+        if local.tally.add(n, self.batch) {
+            self.flush_full(local);
         }
     }
 
     #[cold]
-    fn flush_full(&self, slot: &Slot) {
-        slot.tally.flush(self.total());
+    fn flush_full(&self, local: &Local) {
+        local.tally.flush(self.total());
     }
 
     #[cold]
     fn add_slow(&self, n: u64) {
-        match thread_id::register() {
-            Registration::Live(thread, record) => {
-                let slot = self.slots.get_or_alloc(thread);
-                if slot.key.load(Ordering::Relaxed) != thread.key {
-                    self.claim(slot, thread, record);
-                }
-                self.add_to(slot, n);
-            }
-            Registration::Exiting { .. } => {
-                // No slot to write: the thread's index may already belong to
-                // another thread.
-                tally::add_unslotted(&self.unslotted, self.total(), n);
-            }
-        }
-    }
-
-    /// Makes the calling (live) thread the owner of `slot`, folding in what
-    /// an exited previous owner left.
-    fn claim(&self, slot: &CachePadded<Slot>, thread: Thread, record: Arc<ThreadRecord>) {
         let total = self.total();
-        let mut owner = slot.owner.lock();
-        if let Some(previous) = owner.take() {
-            // The previous owner released this index when it exited, after
-            // its exit hook flushed; flushing again is harmless and covers a
-            // thread whose hook could not be registered.
-            debug_assert!(previous.has_exited());
-            slot.tally.hand_over(total);
-        }
-        slot.total.store(
-            total as *const AtomicU64 as *mut AtomicU64,
-            Ordering::Relaxed,
-        );
-        // If the thread were already exiting the hook would be refused, and
-        // the pending amount flushed by the next owner instead; a live thread
-        // is never refused.
-        record.add_exit_hook(ExitHook {
-            data: slot_address(slot),
-            run: flush_on_exit,
+        let (local, ()) = self.slots.claim(|local, previous| {
+            if previous {
+                // The previous owner's exit hook flushed; flushing again is
+                // harmless and covers a thread whose hook never ran.
+                local.tally.hand_over(total);
+            }
+            local
+                .total
+                .store(std::ptr::from_ref(total).cast_mut(), Ordering::Relaxed);
         });
-        slot.key.store(thread.key, Ordering::Relaxed);
-        *owner = Some(record);
+        match local {
+            Some(local) => self.add_to(local, n),
+            // No slot: the thread is exiting, and its index may already
+            // belong to another thread.
+            None => tally::add_unslotted(&self.unslotted, total, n),
+        }
     }
 
     /// Moves the calling thread's pending amount into the shared total, so
@@ -307,12 +291,8 @@ impl Counter {
     /// assert_eq!(sent.approx(), 5);
     /// ```
     pub fn flush(&self) {
-        if let Some(thread) = thread_id::current() {
-            if let Some(slot) = self.slots.get(thread) {
-                if slot.key.load(Ordering::Relaxed) == thread.key {
-                    slot.tally.flush(self.total());
-                }
-            }
+        if let Some(local) = self.slots.get() {
+            local.tally.flush(self.total());
         }
     }
 
@@ -362,7 +342,8 @@ impl Counter {
     /// assert_eq!(JOBS.sum(), 21);
     /// ```
     pub fn sum(&self) -> u64 {
-        tally::sum(&self.unslotted, self.slots.iter().map(|slot| &slot.tally))
+        let tallies = self.slots.slots().map(|slot| &slot.state().tally);
+        tally::sum(&self.unslotted, tallies)
     }
 
     /// Each thread's share of the count, with the thread it belongs to.
@@ -388,33 +369,14 @@ impl Counter {
     /// let shares = work.per_thread();
     /// assert_eq!(shares.len(), 1);
     /// assert_eq!(shares[0].thread_name(), Some("a"));
-    /// assert_eq!(shares[0].count(), 3);
+    /// assert_eq!(*shares[0].value(), 3);
     /// ```
-    pub fn per_thread(&self) -> Vec<ThreadShare> {
-        let mut shares = Vec::new();
-        let mut unattributed = self.unslotted.load(Ordering::Relaxed);
-        for slot in self.slots.iter() {
-            let owner = slot.owner.lock();
-            let base = slot.tally.base();
-            let count = slot.tally.count();
-            unattributed = unattributed.wrapping_add(base);
-            match &*owner {
-                Some(record) => shares.push(ThreadShare {
-                    thread: Some((record.id(), record.name().map(Box::from))),
-                    exited: record.has_exited(),
-                    count: count.wrapping_sub(base),
-                }),
-                None => unattributed = unattributed.wrapping_add(count.wrapping_sub(base)),
-            }
-        }
-        if unattributed != 0 {
-            shares.push(ThreadShare {
-                thread: None,
-                exited: true,
-                count: unattributed,
-            });
-        }
-        shares
+    pub fn per_thread(&self) -> Vec<ThreadShare<u64>> {
+        let unslotted = self.unslotted.load(Ordering::Relaxed);
+        self.slots.shares(unslotted, u64::wrapping_add, |local| {
+            let (base, count) = (local.tally.base(), local.tally.count());
+            (base, count.wrapping_sub(base))
+        })
     }
 
     /// Sets the counter back to zero.
@@ -458,38 +420,6 @@ impl Counter {
     }
 }
 
-fn slot_address(slot: &CachePadded<Slot>) -> *const () {
-    (&**slot as *const Slot).cast()
-}
-
-/// The exit hook: flushes the exiting owner's pending amount.
-///
-/// # Safety
-///
-/// `data` must be the address of a live `Slot` whose `total` points to its
-/// counter's live total. `Counter::drop` unregisters the hook before freeing
-/// either.
-unsafe fn flush_on_exit(data: *const ()) {
-    // SAFETY: per this function's contract.
-    let slot = unsafe { &*data.cast::<Slot>() };
-    // SAFETY: `claim` stored the total before registering the hook, and the
-    // total is freed only after the hook is unregistered.
-    let total = unsafe { &*slot.total.load(Ordering::Relaxed) };
-    slot.tally.flush(total);
-}
-
-impl Drop for Counter {
-    fn drop(&mut self) {
-        // Owners still running (or exiting) hold exit hooks into our slots;
-        // take them back before the slots and the total are freed.
-        for slot in self.slots.iter() {
-            if let Some(record) = &*slot.owner.lock() {
-                record.remove_exit_hooks(slot_address(slot));
-            }
-        }
-    }
-}
-
 // A panic cannot leave a counter half-updated: `add` runs no user code, and
 // its lock is only taken on slow paths that do not panic while holding it.
 impl RefUnwindSafe for Counter {}
@@ -508,49 +438,5 @@ impl fmt::Debug for Counter {
             .field("approx", &self.approx())
             .field("batch", &self.batch)
             .finish()
-    }
-}
-
-/// One thread's share of a [`Counter`]; see [`Counter::per_thread`].
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::Counter;
-///
-/// let sent = Counter::new();
-/// sent.add(2);
-/// let shares = sent.per_thread();
-/// assert_eq!(shares[0].thread_id(), Some(std::thread::current().id()));
-/// assert_eq!(shares[0].count(), 2);
-/// assert!(!shares[0].has_exited());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ThreadShare {
-    thread: Option<(ThreadId, Option<Box<str>>)>,
-    exited: bool,
-    count: u64,
-}
-
-impl ThreadShare {
-    /// The thread this share belongs to, or `None` for the share of exited
-    /// threads whose slots were reused and of adds made during teardown.
-    pub fn thread_id(&self) -> Option<ThreadId> {
-        self.thread.as_ref().map(|(id, _)| *id)
-    }
-
-    /// The thread's name, if it has one.
-    pub fn thread_name(&self) -> Option<&str> {
-        self.thread.as_ref().and_then(|(_, name)| name.as_deref())
-    }
-
-    /// Whether the thread had begun to exit when the share was read.
-    pub fn has_exited(&self) -> bool {
-        self.exited
-    }
-
-    /// How much the thread added.
-    pub fn count(&self) -> u64 {
-        self.count
     }
 }

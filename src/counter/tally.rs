@@ -2,7 +2,7 @@
 //! counts, how they reach the shared total, and how they are summed.
 //!
 //! This is the part of the counter that loom model-checks (the tests at the
-//! end of this file, run with `RUSTFLAGS="--cfg loom"`). Which thread owns
+//! end of this file, run with `RUSTFLAGS="--cfg threadkit_loom"`). Which thread owns
 //! which slot, and when its exit hook runs, rest on thread-locals and are
 //! left to `counter.rs`; the model plays the owners by hand.
 //!
@@ -103,10 +103,10 @@ pub(crate) fn sum<'a>(unslotted: &AtomicU64, tallies: impl IntoIterator<Item = &
         })
 }
 
-/// Loom models of the protocol: `RUSTFLAGS="--cfg loom" cargo test --lib
+/// Loom models of the protocol: `RUSTFLAGS="--cfg threadkit_loom" cargo test --lib
 /// --release`. Each model plays a counter of two slots the way `Counter`
 /// drives them, with threads standing in for the slots' owners.
-#[cfg(all(test, loom))]
+#[cfg(all(test, threadkit_loom))]
 mod loom_tests {
     use super::*;
     use crate::sync::check;

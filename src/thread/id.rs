@@ -3,7 +3,7 @@
 //! Each thread that uses the crate gets two identities:
 //!
 //! - a dense **index**, recycled when the thread exits, which places its slot
-//!   in every [`Table`](crate::table::Table) (the scheme of the `thread_local`
+//!   in every [`Table`](super::table::Table) (the scheme of the `thread_local`
 //!   crate: the lowest free index first, so tables stay small);
 //! - a **key**, a `u64` that is never reused, which tells whether a slot's
 //!   value belongs to this thread or to an exited thread that held the same
@@ -24,11 +24,11 @@ use std::cell::{Cell, OnceCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::thread::ThreadId;
 
 use parking_lot::Mutex;
 
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use super::record::ThreadRecord;
+use crate::sync::{AtomicU64, Ordering};
 
 /// A live thread's place in the tables, and its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,7 +193,7 @@ impl Drop for Guard {
         // the rest of its life, so the index can be handed to another thread.
         STATE.with(|state| {
             state.set(State::Exiting {
-                key: record.key,
+                key: record.key(),
                 last,
             })
         });
@@ -203,98 +203,6 @@ impl Drop for Guard {
         }
     }
 }
-
-/// What an owner can learn about the thread that created a value.
-///
-/// Shared by every value the thread creates; outlives the thread for as long
-/// as one of them does.
-pub(crate) struct ThreadRecord {
-    key: u64,
-    id: ThreadId,
-    name: Option<Box<str>>,
-    exited: AtomicBool,
-    /// Run once, on the owning thread, when it exits. Holding this lock while
-    /// they run is what lets an owner unregister safely (see [`ExitHook`]).
-    hooks: Mutex<Vec<ExitHook>>,
-}
-
-impl ThreadRecord {
-    /// A record of the calling thread.
-    fn current(key: u64) -> ThreadRecord {
-        let thread = std::thread::current();
-        ThreadRecord {
-            key,
-            id: thread.id(),
-            name: thread.name().map(Box::from),
-            exited: AtomicBool::new(false),
-            hooks: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// A record for a value created by the calling thread while it exits.
-    pub(crate) fn exiting(key: u64) -> Arc<ThreadRecord> {
-        let record = ThreadRecord::current(key);
-        record.exited.store(true, Ordering::Relaxed);
-        Arc::new(record)
-    }
-
-    pub(crate) fn id(&self) -> ThreadId {
-        self.id
-    }
-
-    pub(crate) fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// Whether the thread has begun to exit (its thread-local destructors
-    /// have started).
-    pub(crate) fn has_exited(&self) -> bool {
-        self.exited.load(Ordering::Acquire)
-    }
-
-    /// Registers `hook` to run when the thread exits. Returns `false`, and
-    /// registers nothing, if the thread has already exited.
-    pub(crate) fn add_exit_hook(&self, hook: ExitHook) -> bool {
-        let mut hooks = self.hooks.lock();
-        if self.has_exited() {
-            return false;
-        }
-        hooks.push(hook);
-        true
-    }
-
-    /// Unregisters every hook whose data is `data`. When this returns, no such
-    /// hook is running or will run.
-    pub(crate) fn remove_exit_hooks(&self, data: *const ()) {
-        self.hooks.lock().retain(|hook| hook.data != data);
-    }
-
-    fn exit(&self) {
-        let mut hooks = self.hooks.lock();
-        self.exited.store(true, Ordering::Release);
-        for hook in hooks.drain(..) {
-            // SAFETY: the hook is still registered, so whoever registered it
-            // has not yet freed `data`: they must call `remove_exit_hooks`
-            // first, and that waits for this lock.
-            unsafe { (hook.run)(hook.data) }
-        }
-    }
-}
-
-/// Work to do on a thread's own exit, such as flushing a counter's pending
-/// amount.
-///
-/// Whoever registers a hook must call
-/// [`ThreadRecord::remove_exit_hooks`] before `data` stops being valid.
-pub(crate) struct ExitHook {
-    pub(crate) data: *const (),
-    pub(crate) run: unsafe fn(*const ()),
-}
-
-// SAFETY: `data` is only dereferenced by `run`, which the registration
-// contract above keeps sound on whichever thread runs it; the pointer itself
-// is just an address.
-unsafe impl Send for ExitHook {}
 
 #[cfg(test)]
 mod tests {
@@ -333,7 +241,7 @@ mod tests {
                 panic!("a running thread registers live");
             };
             assert_eq!(current(), Some(thread));
-            assert_eq!(record.key, thread.key);
+            assert_eq!(record.key(), thread.key);
             assert!(!record.has_exited());
         })
         .join()

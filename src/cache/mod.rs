@@ -44,12 +44,12 @@
 //!   Only if `K`'s `Hash`/`Eq` or `V`'s `Clone`/`Drop` themselves use the
 //!   cache does the inner call bypass it (a miss that calls its loader and
 //!   caches nothing).
-//! - **No hoarding of entries.** A thread's entries are dropped when the
-//!   thread exits. Its statistics stay, so that `stats` can report them:
-//!   about 400 bytes per thread that ever used the cache (measured: RSS grew
-//!   by 39 564 KiB over 100 000 short threads on one long-lived cache), freed
-//!   when the cache is dropped. With a thread pool that is nothing; with a
-//!   thread per connection on a `static` cache it adds up.
+//! - **Memory follows the threads alive, not every thread that ever ran.**
+//!   A thread's entries are dropped when it exits. Its slot, with its
+//!   statistics, stays until another thread gets the exited thread's index
+//!   and takes the slot over; the old counts then move to a share that
+//!   belongs to no thread, so [`stats`](LocalCache::stats) stays exact. A
+//!   cache holds slots for at most as many threads as were alive at once.
 //! - **Thread exit is a normal case.** The cache works from `thread_local!`
 //!   destructors; once the thread's exit has begun, lookups miss and call the
 //!   loader, and nothing is cached for it.
@@ -65,22 +65,21 @@
 //!   shared cache suits large ones, where one copy per thread would cost too
 //!   much memory.
 
+mod lru;
+
 use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign};
-use std::sync::{Arc, OnceLock};
-use std::thread::ThreadId;
 
-use parking_lot::Mutex;
-
-use crate::registry::PerThread;
-use crate::sync::{AtomicU64, Ordering};
-use crate::thread_id::{self, ExitHook, Registration, ThreadRecord};
+use crate::registry::ThreadShare;
+use crate::sync::{AtomicU64, Mutex, Ordering};
+use crate::thread::owned::{OwnedTable, SlotState};
+use lru::Lru;
 
 /// How many recent invalidations the cache remembers. A thread that falls
 /// further behind clears its whole copy instead.
@@ -109,7 +108,9 @@ const LOG_LEN: usize = 64;
 /// assert_eq!(squares.stats().total.evictions, 1);
 /// ```
 pub struct LocalCache<K: Send, V: Send, S: Send = RandomState> {
-    threads: PerThread<Local<K, V, S>>,
+    threads: OwnedTable<Local<K, V, S>>,
+    /// Lookups by threads that had no slot (they were exiting): all misses.
+    unslotted_misses: AtomicU64,
     capacity: usize,
     /// `None`: each thread uses `S::default()`.
     hasher: Option<S>,
@@ -136,7 +137,8 @@ impl<K: Send, V: Send> LocalCache<K, V, RandomState> {
     #[must_use]
     pub const fn new(capacity_per_thread: usize) -> LocalCache<K, V, RandomState> {
         LocalCache {
-            threads: PerThread::new(),
+            threads: OwnedTable::new(),
+            unslotted_misses: AtomicU64::new(0),
             capacity: capacity_per_thread,
             hasher: None,
             seq: AtomicU64::new(0),
@@ -162,7 +164,8 @@ impl<K: Send, V: Send, S: Send> LocalCache<K, V, S> {
     #[must_use]
     pub const fn with_hasher(capacity_per_thread: usize, hasher: S) -> LocalCache<K, V, S> {
         LocalCache {
-            threads: PerThread::new(),
+            threads: OwnedTable::new(),
+            unslotted_misses: AtomicU64::new(0),
             capacity: capacity_per_thread,
             hasher: Some(hasher),
             seq: AtomicU64::new(0),
@@ -289,7 +292,7 @@ where
         self.log_invalidation(None);
     }
 
-    /// The number of entries the calling thread holds (after applying any
+    /// The number of entries the calling thread keeps (after applying any
     /// pending invalidations).
     ///
     /// # Examples
@@ -301,74 +304,79 @@ where
     /// for n in 0..10 {
     ///     cache.get_or_insert_with(n, || n * n);
     /// }
-    /// assert_eq!(cache.local_len(), 2);
+    /// assert_eq!(cache.retained_count(), 2);
     /// ```
-    pub fn local_len(&self) -> usize {
+    pub fn retained_count(&self) -> usize {
         let Some(local) = self.threads.get() else {
             return 0;
         };
-        match local.lru.try_borrow_mut() {
-            Ok(mut lru) => {
-                self.catch_up(&mut lru);
+        match local.lru.try_borrow_mut().as_deref_mut() {
+            Ok(Some(lru)) => {
+                self.catch_up(lru);
                 lru.len()
             }
-            Err(_) => 0,
+            Ok(None) | Err(_) => 0,
         }
     }
 
-    /// The calling thread's copy, created on first use.
+    /// The number of entries the calling thread holds; renamed
+    /// [`retained_count`](LocalCache::retained_count).
+    #[deprecated(since = "0.2.0", note = "renamed `retained_count`")]
+    pub fn local_len(&self) -> usize {
+        self.retained_count()
+    }
+
+    /// The calling thread's copy, set up on first use; `None` once the
+    /// thread is exiting.
     #[inline]
-    fn local(&self) -> &Local<K, V, S> {
+    fn local(&self) -> Option<&Local<K, V, S>> {
         match self.threads.get() {
-            Some(local) => local,
+            Some(local) => Some(local),
             None => self.local_slow(),
         }
     }
 
     #[cold]
-    fn local_slow(&self) -> &Local<K, V, S> {
-        let local = self.threads.get_or(|| {
-            let hasher = self.hasher.clone().unwrap_or_default();
-            let seen = self.seq.load(Ordering::Acquire);
-            Local::new(Lru::new(self.capacity, hasher, seen))
-        });
-        if local.hook.get().is_none() {
-            // Drop the thread's entries when it exits; keep its statistics.
-            let registered = match thread_id::register() {
-                Registration::Live(_, record) => {
-                    let hook = ExitHook {
-                        data: std::ptr::from_ref(local).cast(),
-                        run: Local::<K, V, S>::on_exit,
-                    };
-                    record.add_exit_hook(hook) && local.hook.set(record).is_ok()
-                }
-                Registration::Exiting { .. } => false,
-            };
-            if !registered {
-                // Exiting already: cache nothing for this thread.
-                if let Ok(mut lru) = local.lru.try_borrow_mut() {
-                    lru.close();
-                }
+    fn local_slow(&self) -> Option<&Local<K, V, S>> {
+        // Built before the claim: cloning the hasher is user code.
+        let hasher = self.hasher.clone().unwrap_or_default();
+        let fresh = Lru::new(self.capacity, hasher, self.seq.load(Ordering::Acquire));
+        let (local, stale) = self.threads.claim(|local, previous| {
+            if previous {
+                local.stats.hand_over();
             }
-        }
+            // The previous owner's exit hook took its entries; what is left
+            // here is only what a thread whose hook never ran left.
+            match local.lru.try_borrow_mut() {
+                Ok(mut lru) => lru.replace(fresh),
+                // Unreachable: only the owner borrows, and it is claiming.
+                Err(_) => Some(fresh),
+            }
+        });
+        drop(stale); // user code: with the slot let go of
         local
     }
 
-    fn lookup<Q>(&self, local: &Local<K, V, S>, key: &Q) -> Lookup<V>
+    fn lookup<Q>(&self, local: Option<&Local<K, V, S>>, key: &Q) -> Lookup<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let outcome = match local.lru.try_borrow_mut() {
-            Ok(mut lru) if lru.capacity != 0 => {
-                let seq = self.catch_up(&mut lru);
+        let Some(local) = local else {
+            // Exiting: no copy to use.
+            self.unslotted_misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Bypass;
+        };
+        let outcome = match local.lru.try_borrow_mut().as_deref_mut() {
+            Ok(Some(lru)) if lru.capacity != 0 => {
+                let seq = self.catch_up(lru);
                 match lru.get(key) {
                     Some(value) => Lookup::Hit(value.clone()),
                     None => Lookup::Miss { seq },
                 }
             }
-            // Capacity 0 (or closed at thread exit), or a reentrant call from
-            // `K`'s or `V`'s own trait impls.
+            // Capacity 0, or a reentrant call from `K`'s or `V`'s own trait
+            // impls.
             _ => Lookup::Bypass,
         };
         match outcome {
@@ -380,14 +388,20 @@ where
 
     /// Caches `value` unless an invalidation ran since the lookup at `seq`
     /// (the value may predate it).
-    fn store(&self, local: &Local<K, V, S>, seq: u64, key: K, value: V) {
+    fn store(&self, local: Option<&Local<K, V, S>>, seq: u64, key: K, value: V) {
+        let Some(local) = local else {
+            return;
+        };
         let Ok(mut lru) = local.lru.try_borrow_mut() else {
             return;
         };
-        if self.catch_up(&mut lru) != seq || lru.capacity == 0 {
+        let Some(lru_mut) = lru.as_mut() else {
+            return;
+        };
+        if self.catch_up(lru_mut) != seq || lru_mut.capacity == 0 {
             return;
         }
-        if let Some(evicted) = lru.insert(key, value) {
+        if let Some(evicted) = lru_mut.insert(key, value) {
             local.stats.evictions.bump();
             drop(lru);
             drop(evicted); // user code: run it with the copy released
@@ -452,7 +466,7 @@ where
 
 impl<K: Send, V: Send, S: Send> LocalCache<K, V, S> {
     /// Hits, misses and evictions, in total and per thread (exited threads
-    /// included).
+    /// included: see [`CacheStats::threads`]).
     ///
     /// Exact once the threads that used the cache have been joined; while
     /// they run, a snapshot.
@@ -473,45 +487,38 @@ impl<K: Send, V: Send, S: Send> LocalCache<K, V, S> {
     ///     }
     /// });
     /// let stats = cache.stats();
-    /// assert_eq!(stats.threads.len(), 3);
     /// assert_eq!((stats.total.hits, stats.total.misses), (27, 3));
+    /// let lookups: u64 = stats.threads.iter().map(|t| t.value().lookups()).sum();
+    /// assert_eq!(lookups, 30);
     /// ```
     pub fn stats(&self) -> CacheStats {
-        let threads: Vec<ThreadStats> = self
+        let unslotted = Stats {
+            misses: self.unslotted_misses.load(Ordering::Relaxed),
+            ..Stats::default()
+        };
+        let threads = self
             .threads
-            .iter_entries()
-            .map(|entry| ThreadStats {
-                thread_id: entry.thread_id(),
-                thread_name: entry.thread_name().map(String::from),
-                exited: entry.has_exited(),
-                stats: entry.value().stats.snapshot(),
-            })
-            .collect();
+            .shares(unslotted, Add::add, |local| local.stats.split());
         CacheStats {
-            total: threads.iter().map(|t| t.stats).sum(),
+            total: threads.iter().map(|share| *share.value()).sum(),
             threads,
         }
     }
 
     /// The calling thread's hits, misses and evictions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let cache = threadkit::LocalCache::new(4);
+    /// cache.get_or_insert_with(1, || 1);
+    /// cache.get_or_insert_with(1, || 1);
+    /// assert_eq!(cache.local_stats().hits, 1);
+    /// ```
     pub fn local_stats(&self) -> Stats {
         self.threads
             .get()
-            .map_or_else(Stats::default, |local| local.stats.snapshot())
-    }
-}
-
-impl<K: Send, V: Send, S: Send> Drop for LocalCache<K, V, S> {
-    fn drop(&mut self) {
-        // Threads still running must not run the exit hook on a freed copy;
-        // and a hook that ran must be ordered before the copies are dropped.
-        // `remove_exit_hooks` takes the lock the hooks run under, which does
-        // both. Shared access until then: `&mut` would race with a hook.
-        for local in self.threads.iter() {
-            if let Some(record) = local.hook.get() {
-                record.remove_exit_hooks(std::ptr::from_ref(local).cast());
-            }
-        }
+            .map_or_else(Stats::default, |local| local.stats.split().1)
     }
 }
 
@@ -581,21 +588,11 @@ impl Sum for Stats {
 pub struct CacheStats {
     /// The sum over all threads.
     pub total: Stats,
-    /// One entry per thread that used the cache, in no particular order.
-    pub threads: Vec<ThreadStats>,
-}
-
-/// One thread's statistics.
-#[derive(Clone, Debug)]
-pub struct ThreadStats {
-    /// The thread.
-    pub thread_id: ThreadId,
-    /// Its name, if it had one.
-    pub thread_name: Option<String>,
-    /// Whether it has exited (its entries are gone; its counts stay).
-    pub exited: bool,
-    /// Its counts.
-    pub stats: Stats,
+    /// One share per thread that holds a slot in the cache, running or
+    /// exited, in no particular order; plus, if not zero, one share that
+    /// belongs to no thread: what exited threads left in slots that later
+    /// threads took over, and the lookups made during thread teardown.
+    pub threads: Vec<ThreadShare<Stats>>,
 }
 
 enum Lookup<V> {
@@ -608,49 +605,42 @@ enum Lookup<V> {
     Bypass,
 }
 
-/// One thread's copy and counts.
+/// A thread's state in a cache: its copy and its counts.
 struct Local<K, V, S> {
-    lru: RefCell<Lru<K, V, S>>,
+    /// `None` until the slot is claimed, and again once its owner has
+    /// exited.
+    lru: RefCell<Option<Lru<K, V, S>>>,
     stats: LocalStats,
-    /// The thread's record, once the exit hook is registered.
-    hook: OnceLock<Arc<ThreadRecord>>,
 }
 
-// SAFETY: the `RefCell` is only touched by the thread that owns this copy:
-// `PerThread::get`/`get_or` return the calling thread's own value, and the
-// exit hook runs on the owning thread. Other threads reach a `Local` only
-// through `PerThread::iter*`, in `stats`, which reads the atomic counters, or
-// with `&mut` access in `LocalCache::drop`. So sharing `&Local` needs only
-// what moving the copy needs: `K`, `V` and `S` are `Send`.
+// SAFETY: the `RefCell` is only touched by the slot's owner (see
+// `crate::thread::owned`), including from its exit hook, which runs on the
+// owner; other threads read only the atomic counters, in `stats`, or drop the
+// copy with exclusive access when the cache is dropped. So sharing `&Local`
+// needs only what moving the copy needs: `K`, `V` and `S` are `Send`.
 unsafe impl<K: Send, V: Send, S: Send> Sync for Local<K, V, S> {}
 
-impl<K, V, S> Local<K, V, S> {
-    fn new(lru: Lru<K, V, S>) -> Local<K, V, S> {
+impl<K, V, S> Default for Local<K, V, S> {
+    fn default() -> Local<K, V, S> {
         Local {
-            lru: RefCell::new(lru),
+            lru: RefCell::new(None),
             stats: LocalStats::default(),
-            hook: OnceLock::new(),
         }
     }
 }
 
-impl<K: Hash + Eq + Clone, V, S: BuildHasher> Local<K, V, S> {
-    /// The exit hook: drop the thread's entries and cache nothing more.
-    ///
-    /// # Safety
-    ///
-    /// `data` is a `&Local<K, V, S>` still registered (so not yet freed), and
-    /// this runs on its owning thread.
-    unsafe fn on_exit(data: *const ()) {
-        // SAFETY: the caller's contract.
-        let local = unsafe { &*data.cast::<Local<K, V, S>>() };
-        if let Ok(mut lru) = local.lru.try_borrow_mut() {
-            lru.close();
-        }
+impl<K, V, S> SlotState for Local<K, V, S> {
+    type Leftover = Option<Lru<K, V, S>>;
+
+    /// Takes the exiting owner's entries out, to be dropped; its counts
+    /// stay.
+    fn on_exit(&self) -> Option<Lru<K, V, S>> {
+        // Never borrowed here: exit hooks do not run inside a lookup.
+        self.lru.try_borrow_mut().ok()?.take()
     }
 }
 
-/// Per-thread counters, written only by their thread (a load and a store, no
+/// A slot's counters, written only by its owner (a load and a store, no
 /// read-modify-write), read by `stats` from any thread.
 #[derive(Default)]
 struct LocalStats {
@@ -660,251 +650,53 @@ struct LocalStats {
 }
 
 impl LocalStats {
-    fn snapshot(&self) -> Stats {
-        Stats {
-            hits: self.hits.get(),
-            misses: self.misses.get(),
-            evictions: self.evictions.get(),
+    /// (What earlier owners of the slot counted, what the current one has.)
+    fn split(&self) -> (Stats, Stats) {
+        let [hits, misses, evictions] =
+            [&self.hits, &self.misses, &self.evictions].map(Count::split);
+        (
+            Stats {
+                hits: hits.0,
+                misses: misses.0,
+                evictions: evictions.0,
+            },
+            Stats {
+                hits: hits.1,
+                misses: misses.1,
+                evictions: evictions.1,
+            },
+        )
+    }
+
+    /// Marks everything so far as earlier owners'. New owner only.
+    fn hand_over(&self) {
+        for count in [&self.hits, &self.misses, &self.evictions] {
+            count
+                .base
+                .store(count.count.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 }
 
+/// A count that only grows, and the part of it that earlier owners of the
+/// slot made. It never goes back to zero, so a reader summing slots while
+/// a slot changes owner neither misses nor double-counts.
 #[derive(Default)]
-struct Count(AtomicU64);
+struct Count {
+    count: AtomicU64,
+    base: AtomicU64,
+}
 
 impl Count {
     /// Adds 1. Only the owning thread writes, so no read-modify-write.
     #[inline]
     fn bump(&self) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let count = self.count.load(Ordering::Relaxed);
+        self.count.store(count + 1, Ordering::Relaxed);
     }
 
-    fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// No entry.
-const NIL: usize = usize::MAX;
-
-/// A least-recently-used map: a hash index into a slab of entries that are
-/// linked from the newest to the oldest.
-struct Lru<K, V, S> {
-    index: HashMap<K, usize, S>,
-    entries: Vec<Entry<K, V>>,
-    newest: usize,
-    oldest: usize,
-    capacity: usize,
-    /// The invalidations applied so far.
-    seen: u64,
-}
-
-struct Entry<K, V> {
-    key: K,
-    value: V,
-    newer: usize,
-    older: usize,
-}
-
-impl<K: Hash + Eq + Clone, V, S: BuildHasher> Lru<K, V, S> {
-    fn new(capacity: usize, hasher: S, seen: u64) -> Lru<K, V, S> {
-        Lru {
-            index: HashMap::with_hasher(hasher),
-            entries: Vec::new(),
-            newest: NIL,
-            oldest: NIL,
-            capacity,
-            seen,
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The value for `key`, now the most recently used.
-    #[inline]
-    fn get<Q>(&mut self, key: &Q) -> Option<&V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let at = *self.index.get(key)?;
-        self.touch(at);
-        Some(&self.entries[at].value)
-    }
-
-    /// Inserts or replaces `key`, as the most recently used; returns the
-    /// entry evicted to make room, if any.
-    fn insert(&mut self, key: K, value: V) -> Option<Entry<K, V>> {
-        if let Some(&at) = self.index.get(&key) {
-            self.entries[at].value = value;
-            self.touch(at);
-            return None;
-        }
-        let evicted = if self.entries.len() >= self.capacity {
-            let oldest = self.oldest;
-            self.index.remove(&self.entries[oldest].key);
-            Some(self.remove_at(oldest))
-        } else {
-            None
-        };
-        let at = self.entries.len();
-        self.entries.push(Entry {
-            key: key.clone(),
-            value,
-            newer: NIL,
-            older: NIL,
-        });
-        self.link_newest(at);
-        self.index.insert(key, at);
-        evicted
-    }
-
-    fn remove<Q>(&mut self, key: &Q) -> Option<Entry<K, V>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let at = self.index.remove(key)?;
-        Some(self.remove_at(at))
-    }
-
-    fn clear(&mut self) {
-        self.index.clear();
-        self.entries.clear();
-        self.newest = NIL;
-        self.oldest = NIL;
-    }
-
-    /// Frees everything and caches nothing from now on (thread exit).
-    fn close(&mut self) {
-        self.clear();
-        self.index.shrink_to_fit();
-        self.entries = Vec::new();
-        self.capacity = 0;
-    }
-
-    fn touch(&mut self, at: usize) {
-        if at != self.newest {
-            self.unlink(at);
-            self.link_newest(at);
-        }
-    }
-
-    fn link_newest(&mut self, at: usize) {
-        self.entries[at].newer = NIL;
-        self.entries[at].older = self.newest;
-        match self.newest {
-            NIL => self.oldest = at,
-            newest => self.entries[newest].newer = at,
-        }
-        self.newest = at;
-    }
-
-    fn unlink(&mut self, at: usize) {
-        let Entry { newer, older, .. } = self.entries[at];
-        match newer {
-            NIL => self.newest = older,
-            newer => self.entries[newer].older = older,
-        }
-        match older {
-            NIL => self.oldest = newer,
-            older => self.entries[older].newer = newer,
-        }
-    }
-
-    /// Removes the entry at `at`, whose key is already out of the index; the
-    /// last entry moves into its place.
-    fn remove_at(&mut self, at: usize) -> Entry<K, V> {
-        self.unlink(at);
-        let removed = self.entries.swap_remove(at);
-        if at < self.entries.len() {
-            let Entry { newer, older, .. } = self.entries[at];
-            match newer {
-                NIL => self.newest = at,
-                newer => self.entries[newer].older = at,
-            }
-            match older {
-                NIL => self.oldest = at,
-                older => self.entries[older].newer = at,
-            }
-            if let Some(slot) = self.index.get_mut(&self.entries[at].key) {
-                *slot = at;
-            }
-        }
-        removed
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lru(capacity: usize) -> Lru<u32, u32, RandomState> {
-        Lru::new(capacity, RandomState::new(), 0)
-    }
-
-    /// Keys from the most to the least recently used, following the links,
-    /// checked against the index.
-    fn order(lru: &Lru<u32, u32, RandomState>) -> Vec<u32> {
-        let mut keys = Vec::new();
-        let mut at = lru.newest;
-        let mut previous = NIL;
-        while at != NIL {
-            let entry = &lru.entries[at];
-            assert_eq!(entry.newer, previous, "back link of {}", entry.key);
-            assert_eq!(lru.index[&entry.key], at, "index of {}", entry.key);
-            keys.push(entry.key);
-            previous = at;
-            at = entry.older;
-        }
-        assert_eq!(lru.oldest, previous);
-        assert_eq!(keys.len(), lru.len());
-        assert_eq!(lru.index.len(), lru.len());
-        keys
-    }
-
-    #[test]
-    fn evicts_the_least_recently_used() {
-        let mut lru = lru(3);
-        for key in [1, 2, 3] {
-            assert!(lru.insert(key, key * 10).is_none());
-        }
-        assert_eq!(order(&lru), [3, 2, 1]);
-        assert_eq!(lru.get(&1), Some(&10));
-        assert_eq!(order(&lru), [1, 3, 2]);
-        let evicted = lru.insert(4, 40).map(|e| e.key);
-        assert_eq!(evicted, Some(2));
-        assert_eq!(order(&lru), [4, 1, 3]);
-    }
-
-    #[test]
-    fn removal_from_anywhere_keeps_links_and_index_consistent() {
-        for victim in 0..5 {
-            let mut lru = lru(5);
-            for key in 0..5 {
-                lru.insert(key, key);
-            }
-            lru.get(&2);
-            let mut expected = order(&lru);
-            assert_eq!(lru.remove(&victim).map(|e| e.value), Some(victim));
-            expected.retain(|&k| k != victim);
-            assert_eq!(order(&lru), expected, "after removing {victim}");
-            lru.insert(9, 9);
-            expected.insert(0, 9);
-            assert_eq!(order(&lru), expected);
-        }
-    }
-
-    #[test]
-    fn replacing_a_key_updates_value_and_recency() {
-        let mut lru = lru(2);
-        lru.insert(1, 1);
-        lru.insert(2, 2);
-        assert!(lru.insert(1, 100).is_none());
-        assert_eq!(order(&lru), [1, 2]);
-        assert_eq!(lru.get(&1), Some(&100));
+    fn split(&self) -> (u64, u64) {
+        let base = self.base.load(Ordering::Relaxed);
+        (base, self.count.load(Ordering::Relaxed).wrapping_sub(base))
     }
 }

@@ -3,7 +3,7 @@
 //! state word.
 //!
 //! This is the part of the context that loom model-checks (the tests at the
-//! end of this file, run with `RUSTFLAGS="--cfg loom"`). The per-thread
+//! end of this file, run with `RUSTFLAGS="--cfg threadkit_loom"`). The per-thread
 //! override stacks are thread-locals, which loom's threads share, and are
 //! left to `context.rs` (and to Miri).
 //!
@@ -60,7 +60,7 @@ unsafe impl<T: Send> Send for Global<T> {}
 impl<T> Global<T> {
     /// Not set, no overrides. (`const` except under loom, whose atomics are
     /// made inside a model.)
-    #[cfg(not(loom))]
+    #[cfg(not(threadkit_loom))]
     pub(crate) const fn new() -> Global<T> {
         Global {
             state: AtomicUsize::new(0),
@@ -68,7 +68,7 @@ impl<T> Global<T> {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(threadkit_loom)]
     pub(crate) fn new() -> Global<T> {
         Global {
             state: AtomicUsize::new(0),
@@ -148,9 +148,9 @@ impl<T> Drop for Global<T> {
     }
 }
 
-/// Loom models of the state word: `RUSTFLAGS="--cfg loom" cargo test --lib
+/// Loom models of the state word: `RUSTFLAGS="--cfg threadkit_loom" cargo test --lib
 /// --release`.
-#[cfg(all(test, loom))]
+#[cfg(all(test, threadkit_loom))]
 mod loom_tests {
     use super::*;
     use crate::sync::check;

@@ -5,7 +5,7 @@
 //! holds fewer than `2n` slots and never moves one once allocated: references
 //! into it stay valid for as long as the table does. This is the layout of the
 //! `thread_local` crate; the difference is that the indices come from
-//! [`thread_id`](crate::thread_id), whose teardown behaviour this crate
+//! [`id`](super::id), whose teardown behaviour this crate
 //! controls.
 //!
 //! All the raw-pointer work of bucket allocation lives in this file.
@@ -13,8 +13,8 @@
 use std::marker::PhantomData;
 use std::ptr;
 
+use super::id::Thread;
 use crate::sync::{AtomicPtr, Ordering};
-use crate::thread_id::Thread;
 
 /// Enough buckets for every index a `usize` can hold.
 const BUCKETS: usize = usize::BITS as usize;

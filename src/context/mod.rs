@@ -72,6 +72,8 @@
 //! the thread's life, its value is leaked, and the context leaves its fast
 //! path for good.
 
+mod global;
+
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -79,8 +81,8 @@ use std::ops::Deref;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::ptr::{self, NonNull};
 
-use crate::global::{Global, State};
-use crate::instance::InstanceId;
+use crate::thread::instance::InstanceId;
+use global::{Global, State};
 
 /// A global default value with scoped per-thread overrides.
 ///

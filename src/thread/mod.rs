@@ -1,0 +1,23 @@
+//! Crate-private machinery under every building block: who the calling
+//! thread is, tables with a slot per thread, slots owned by one live thread at
+//! a time, exit hooks, and identities for `static` objects.
+//!
+//! - [`id`]: the calling thread's dense index and never-reused key, read on
+//!   every fast path; registration and the teardown state.
+//! - [`record`]: what a thread leaves for reports (id, name, exited), and the
+//!   exit-hook protocol.
+//! - [`table`]: a lock-free table with one slot per thread index.
+//! - [`owned`]: the owned-slot protocol (claim, exit hook, take-over, drop)
+//!   that the counter, the scratch pools and the cache share.
+//! - [`instance`]: process-unique ids for objects whose per-thread state is
+//!   kept in shared thread-locals (context, last error).
+
+pub(crate) mod owned;
+pub(crate) mod record;
+
+#[cfg(not(threadkit_loom))]
+pub(crate) mod id;
+#[cfg(not(threadkit_loom))]
+pub(crate) mod instance;
+#[cfg(not(threadkit_loom))]
+pub(crate) mod table;
