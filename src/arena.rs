@@ -138,7 +138,9 @@ pub fn retained_bytes() -> usize {
 ///
 /// arena::with(|outer| {
 ///     outer.alloc(1);
-///     arena::with(|inner| inner.alloc(2)); // nested: a second arena
+///     arena::with(|inner| {
+///         inner.alloc(2);
+///     }); // nested: a second arena
 /// });
 /// assert_eq!(arena::retained_count(), 2);
 /// ```

@@ -26,18 +26,27 @@
 //! # Building blocks
 //!
 //! - [`registry`]: [`PerThread<T>`], a value per thread that the owner can
-//!   iterate, with each value attributed to its thread.
+//!   iterate, with each value attributed to its thread ([`ThreadShare`], the
+//!   one report type of every block).
 //! - [`counter`]: [`Counter`], accumulate per thread, flush to a shared total,
 //!   never lose a count.
 //! - [`scratch`]: reusable per-thread buffers ([`scratch::with_bytes`],
 //!   [`scratch::with_string`], and [`ScratchPool<T>`] for any type), empty on
 //!   entry, reentrant, with a cap on the memory kept.
-//! - [`rng`]: a fast per-thread random number generator (xoshiro256++),
-//!   seeded from the OS once per process, reproducible on request; not
-//!   cryptographic.
 //! - [`arena`]: a scoped per-thread bump arena ([`arena::with`]) built on
 //!   [`bumpalo`]: allocate freely inside, everything released at the end;
 //!   scopes nest.
+//! - [`rng`]: a fast per-thread random number generator (xoshiro256++),
+//!   seeded from the OS once per process, reproducible on request; not
+//!   cryptographic.
+//! - [`context`]: [`Context<T>`], a global default with scoped per-thread
+//!   overrides, read without touching a thread-local while no thread
+//!   overrides it.
+//! - [`cache`]: [`LocalCache<K, V>`], a bounded least-recently-used
+//!   read-through cache with one copy per thread and invalidation that
+//!   reaches every thread.
+//! - [`last_error`]: [`LastError<E>`], an `errno`-style error slot per
+//!   thread, for C APIs over Rust code.
 //!
 //! # What every block promises
 //!
@@ -49,6 +58,10 @@
 //!   nested use never panics with `BorrowMutError`.
 //! - **Nothing is lost.** Values and counts of exited threads stay visible to
 //!   the owner.
+//! - **Memory follows the threads alive.** Blocks that keep state per thread
+//!   hand an exited thread's slot to the next thread and free what it kept;
+//!   only [`PerThread`] keeps a value for every thread, by design, until the
+//!   owner clears it.
 
 #![warn(
     missing_docs,

@@ -92,7 +92,7 @@ const LOG_LEN: usize = 64;
 ///
 /// `K` is stored twice per entry (in the index and in the recency list), so
 /// it must be `Clone`; use small keys or `Arc<str>`. `S` builds each
-/// thread's hasher, as for [`HashMap`].
+/// thread's hasher, as for [`HashMap`](std::collections::HashMap).
 ///
 /// # Examples
 ///

@@ -11,7 +11,7 @@ use std::mem;
 /// `HashSet` (reset is `clear`; the size is the capacity times the entry
 /// size, plus one control byte per entry for the hash tables) and
 /// [`bumpalo::Bump`]. Implement it for your own types to pool them in a
-/// [`ScratchPool`].
+/// [`ScratchPool`](super::ScratchPool).
 ///
 /// # Examples
 ///
@@ -53,7 +53,7 @@ pub trait Reuse {
     fn reset(&mut self);
 
     /// An estimate of the heap memory the value keeps, in bytes, compared
-    /// with the pool's [`max_bytes`](ScratchPool::max_bytes).
+    /// with the pool's [`max_bytes`](super::ScratchPool::max_bytes).
     fn heap_bytes(&self) -> usize;
 
     /// Gives memory back until [`heap_bytes`](Reuse::heap_bytes) is at most
