@@ -210,6 +210,15 @@ mod loom_tests {
         runs: crate::sync::AtomicUsize,
     }
 
+    impl Data {
+        fn new() -> Arc<Data> {
+            Arc::new(Data {
+                freed: AtomicBool::new(false),
+                runs: crate::sync::AtomicUsize::new(0),
+            })
+        }
+    }
+
     unsafe fn count_run(data: *const (), finished: &Finished<'_>) {
         // SAFETY: per `ExitHook::run`.
         let data = unsafe { &*data.cast::<Data>() };
@@ -234,10 +243,7 @@ mod loom_tests {
     fn removal_waits_for_a_running_hook() {
         check(|| {
             let record = Arc::new(ThreadRecord::current(1));
-            let data = Arc::new(Data {
-                freed: AtomicBool::new(false),
-                runs: crate::sync::AtomicUsize::new(0),
-            });
+            let data = Data::new();
             assert!(record.add_exit_hook(hook(&data)));
             let dropper = {
                 let (record, data) = (Arc::clone(&record), Arc::clone(&data));
@@ -273,10 +279,7 @@ mod loom_tests {
     fn a_hook_may_remove_other_hooks() {
         check(|| {
             let record = Arc::new(ThreadRecord::current(1));
-            let other = Arc::new(Data {
-                freed: AtomicBool::new(false),
-                runs: crate::sync::AtomicUsize::new(0),
-            });
+            let other = Data::new();
             let dropper = Dropper {
                 record: Arc::clone(&record),
                 other: Arc::as_ptr(&other).cast(),
