@@ -78,7 +78,7 @@ use std::ops::{Add, AddAssign};
 
 use crate::registry::ThreadShare;
 use crate::sync::{AtomicU64, Mutex, Ordering};
-use crate::thread::owned::{OwnedTable, SlotState};
+use crate::thread::owned::{OwnedTable, Slot, SlotState};
 use lru::Lru;
 
 /// How many recent invalidations the cache remembers. A thread that falls
@@ -354,7 +354,7 @@ where
             }
         });
         drop(stale); // user code: with the slot let go of
-        local
+        local.map(Slot::state)
     }
 
     fn lookup<Q>(&self, local: Option<&Local<K, V, S>>, key: &Q) -> Lookup<V>

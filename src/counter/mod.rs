@@ -266,7 +266,7 @@ impl Counter {
                 .store(std::ptr::from_ref(total).cast_mut(), Ordering::Relaxed);
         });
         match local {
-            Some(local) => self.add_to(local, n),
+            Some(slot) => self.add_to(slot.state(), n),
             // No slot: the thread is exiting, and its index may already
             // belong to another thread.
             None => tally::add_unslotted(&self.unslotted, total, n),

@@ -7,10 +7,9 @@ use std::marker::PhantomData;
 use std::mem::{self, ManuallyDrop};
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::ptr;
 
 use super::{Reuse, DEFAULT_MAX_BUFFERS, DEFAULT_MAX_BYTES};
-use crate::thread::owned::{OwnedTable, SlotState};
+use crate::thread::owned::{OwnedTable, Slot, SlotState};
 
 /// A per-thread pool of reusable values of type `T`; see the
 /// [module documentation](super).
@@ -365,11 +364,11 @@ impl<T: Reuse + Default> ScratchPool<T> {
     /// temporary.
     #[inline]
     fn lease(&self) -> Lease<'_, T> {
-        match self.own_slot() {
+        match self.slots.get_slot() {
             Some(slot) => {
-                // SAFETY: `own_slot` returns a slot the calling thread owns,
+                // SAFETY: `get_slot` returns a slot the calling thread owns,
                 // and `pop` runs no user code.
-                let value = unsafe { slot.with_free(Free::pop) };
+                let value = unsafe { slot.state().with_free(Free::pop) };
                 Lease::new(self, value.unwrap_or_default(), Some(slot))
             }
             None => self.lease_slow(),
@@ -389,7 +388,7 @@ impl<T: Reuse + Default> ScratchPool<T> {
             Some(slot) => {
                 // SAFETY: the calling thread owns `slot`, and `pop` runs no
                 // user code.
-                let value = unsafe { slot.with_free(Free::pop) };
+                let value = unsafe { slot.state().with_free(Free::pop) };
                 Lease::new(self, value.unwrap_or_default(), Some(slot))
             }
             // No slot: the thread is exiting. A temporary buffer, dropped
@@ -528,11 +527,12 @@ impl<T: Reuse> Drop for Scratch<'_, T> {
         // crate's, it is dropped once the thread's index may belong to
         // another thread. Give the buffer back only if this thread still owns
         // the slot; otherwise the lease drops it.
-        if let Some(home) = self.lease.home {
-            let own = self.lease.pool.own_slot();
-            if !own.is_some_and(|own| ptr::eq(own, home)) {
-                self.lease.home = None;
-            }
+        if self
+            .lease
+            .home
+            .is_some_and(|home| !home.is_owned_by_caller())
+        {
+            self.lease.home = None;
         }
     }
 }
@@ -547,13 +547,13 @@ struct Lease<'a, T: Reuse> {
     value: ManuallyDrop<T>,
     pool: &'a ScratchPool<T>,
     /// The slot the value goes back to; `None` for a temporary, dropped.
-    home: Option<&'a Kept<T>>,
+    home: Option<&'a Slot<Kept<T>>>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'a, T: Reuse> Lease<'a, T> {
     #[inline]
-    fn new(pool: &'a ScratchPool<T>, value: T, home: Option<&'a Kept<T>>) -> Lease<'a, T> {
+    fn new(pool: &'a ScratchPool<T>, value: T, home: Option<&'a Slot<Kept<T>>>) -> Lease<'a, T> {
         Lease {
             value: ManuallyDrop::new(value),
             pool,
@@ -570,7 +570,7 @@ impl<T: Reuse> Drop for Lease<'_, T> {
         let value = unsafe { ManuallyDrop::take(&mut self.value) };
         if let Some(slot) = self.home {
             // SAFETY: the calling thread owns the slot (see the type's docs).
-            unsafe { self.pool.put_back(slot, value) };
+            unsafe { self.pool.put_back(slot.state(), value) };
         }
     }
 }

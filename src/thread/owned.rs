@@ -71,12 +71,6 @@ impl<S: SlotState> Slot<S> {
         &self.state
     }
 
-    /// Whether the thread with `key` owns this slot.
-    #[inline(always)]
-    fn is_owned_by(&self, key: u64) -> bool {
-        self.key.load(Ordering::Relaxed) == key
-    }
-
     /// Makes the calling live thread (`key`, `record`) the owner.
     ///
     /// `take_over` runs under the slot's lock with the state and whether a
@@ -112,6 +106,12 @@ impl<S: SlotState> Slot<S> {
 }
 
 impl<S> Slot<S> {
+    /// Whether the thread with `key` owns this slot.
+    #[inline(always)]
+    fn is_owned_by(&self, key: u64) -> bool {
+        self.key.load(Ordering::Relaxed) == key
+    }
+
     /// Takes back the owner's exit hook. When this returns the hook is not
     /// running and will not run, so the slot may be freed.
     pub(crate) fn release(&self) {
@@ -178,19 +178,25 @@ mod table {
         /// slot here.
         #[inline]
         pub(crate) fn get(&self) -> Option<&S> {
-            let thread = id::current()?;
-            let slot = self.slots.get(thread)?;
-            slot.is_owned_by(thread.key).then_some(&slot.state)
+            self.get_slot().map(Slot::state)
         }
 
-        /// The calling thread's state, claiming its slot if need be (see
+        /// The calling thread's slot, if the thread is live and owns it.
+        #[inline]
+        pub(crate) fn get_slot(&self) -> Option<&Slot<S>> {
+            let thread = id::current()?;
+            let slot = self.slots.get(thread)?;
+            slot.is_owned_by(thread.key).then_some(&**slot)
+        }
+
+        /// The calling thread's slot, claimed if need be (see
         /// [`Slot::claim`] for `take_over`), with what the claim took out;
         /// `None` if the thread is exiting and so may not have a slot.
         #[cold]
         pub(crate) fn claim(
             &self,
             take_over: impl FnOnce(&S, bool) -> S::Leftover,
-        ) -> (Option<&S>, S::Leftover) {
+        ) -> (Option<&Slot<S>>, S::Leftover) {
             match id::register() {
                 Registration::Live(thread, record) => {
                     let slot = self.slots.get_or_alloc(thread);
@@ -199,7 +205,7 @@ mod table {
                     } else {
                         slot.claim(thread.key, record, take_over)
                     };
-                    (Some(&slot.state), leftover)
+                    (Some(&**slot), leftover)
                 }
                 Registration::Exiting { .. } => (None, S::Leftover::default()),
             }
@@ -234,6 +240,16 @@ mod table {
                 shares.push(ThreadShare::new(None, unattributed));
             }
             shares
+        }
+    }
+
+    impl<S> Slot<S> {
+        /// Whether the calling thread is live and owns this slot: a slot
+        /// found earlier may have changed hands since, if the thread has
+        /// begun to exit.
+        #[inline]
+        pub(crate) fn is_owned_by_caller(&self) -> bool {
+            id::current().is_some_and(|thread| self.is_owned_by(thread.key))
         }
     }
 
