@@ -1,47 +1,46 @@
-//! `Context::with` against the four strategies of `tracing`'s dispatcher
-//! lookup, and the floor.
+//! `Context::with` against the lookups of `tracing`'s dispatcher, in one
+//! process with rounds interleaved (see `common/interleave.rs`).
 //!
-//! Run with `cargo bench --bench context`. The strategies, each reading a
-//! payload that is either `Copy` (`usize`) or has a destructor
-//! (`Option<String>`):
+//! Run with `cargo bench --bench context` (add a group name to filter, e.g.
+//! `cargo bench --bench context -- usize`). The peers, reproduced here with
+//! the same payload types as the contexts (`usize`, and `Option<String>`,
+//! which has a destructor):
 //!
-//! 1. `fast_path_no_override`: one process-wide count of scoped overrides
-//!    (tracing-core's `SCOPED_COUNT`, PR #1017); it is zero, so read the
-//!    global.
-//! 2. `tls_first_override`: always read the thread-local (a `RefCell` holding
-//!    the override); this thread has one.
-//! 3. `tls_first_no_override`: the same with no override, so the global
-//!    after the thread-local.
-//! 4. `fast_path_override`: the count is non-zero and this thread has an
-//!    override: the count, then the thread-local.
+//! - `tracing global fast path`: one process-wide count of scoped overrides
+//!   (tracing-core's `SCOPED_COUNT`, PR #1017); it is zero, so read the
+//!   `OnceLock` global.
+//! - `tracing RefCell slot`: the thread-local `RefCell<Option<T>>` holding
+//!   this thread's override (tracing's `CURRENT_STATE`), read first.
+//! - `tracing count, then slot`: the count is non-zero and this thread has an
+//!   override.
 //!
-//! `threadkit_*` is `Context::with` with and without an override on the
-//! benchmark thread, and `floor` reads a `const`-initialised `thread_local!`
-//! `Cell<usize>`. Overrides are installed once per benchmark thread, outside
-//! the timed loop, and never removed.
+//! Each group is timed in a tight loop (`loop`) and through an
+//! `#[inline(never)]` function per read (`call`), at t=1 and t=2.
 
-use std::cell::{Cell, RefCell};
+#[path = "common/interleave.rs"]
+mod interleave;
+
+use std::cell::RefCell;
+use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use divan::{black_box, Bencher};
+use interleave::{compare, Case, Options};
 
 fn main() {
+    let options = Options::from_args();
+    options.header("Context::with against tracing's dispatcher lookups");
     copy_usize::set_globals();
     drop_option_string::set_globals();
-    divan::main();
+    copy_usize::run(&options);
+    drop_option_string::run(&options);
 }
-
-const THREADS: &[usize] = &[1, 2];
-
-/// Reads per scope in `threadkit_override_scope`.
-const BATCH: usize = 1_000;
 
 /// Declares one `tracing`-style dispatcher: a global value, a thread-local
 /// override slot, and a process-wide count of overrides.
 macro_rules! dispatcher {
     ($name:ident, $payload:ty) => {
-        // Each state uses the part of its dispatcher it needs.
+        // Each use takes the part of its dispatcher it needs.
         #[allow(dead_code)]
         mod $name {
             use super::*;
@@ -52,16 +51,15 @@ macro_rules! dispatcher {
                 static CURRENT: RefCell<Option<$payload>> = const { RefCell::new(None) };
             }
 
-            pub(crate) fn global(value: $payload) -> Option<&'static $payload> {
-                Some(GLOBAL.get_or_init(|| value))
+            pub(crate) fn global(value: $payload) {
+                let _ = GLOBAL.set(value);
             }
 
             /// Installs `value` as this thread's override, if it has none.
-            pub(crate) fn install(value: impl FnOnce() -> $payload) {
+            pub(crate) fn install(value: $payload) {
                 CURRENT.with(|current| {
                     if current.borrow().is_none() {
-                        let mut current = current.borrow_mut();
-                        *current = Some(value());
+                        *current.borrow_mut() = Some(value);
                         SCOPED.fetch_add(1, Ordering::Release);
                     }
                 });
@@ -91,8 +89,29 @@ macro_rules! dispatcher {
     };
 }
 
+/// A `loop` case and a `call` case reading through `$lookup`.
+macro_rules! read_cases {
+    ($loop_fn:ident, $call_fn:ident, $lookup:expr) => {
+        fn $loop_fn(iters: u64) {
+            for _ in 0..iters {
+                black_box($lookup);
+            }
+        }
+
+        fn $call_fn(iters: u64) {
+            #[inline(never)]
+            fn read_once() -> usize {
+                $lookup
+            }
+            for _ in 0..iters {
+                black_box(read_once());
+            }
+        }
+    };
+}
+
 /// The whole comparison for one payload type.
-macro_rules! compare {
+macro_rules! payload {
     ($module:ident, $payload:ty, $make:expr, $read:expr) => {
         mod $module {
             use super::*;
@@ -107,118 +126,128 @@ macro_rules! compare {
                 value.map_or(0, $read)
             }
 
-            // One dispatcher per state, since overrides, once installed on a
-            // benchmark thread, stay.
+            // One dispatcher per state: an override, once installed on a
+            // benchmark thread, stays.
             dispatcher!(fast_none, $payload);
             dispatcher!(fast_set, $payload);
-            dispatcher!(tls_none, $payload);
-            dispatcher!(tls_set, $payload);
-            static CONTEXT_NONE: Context<$payload> = Context::new();
-            static CONTEXT_SET: Context<$payload> = Context::new();
-
-            thread_local! {
-                static CONTEXT_INSTALLED: Cell<bool> = const { Cell::new(false) };
-            }
+            dispatcher!(slot_set, $payload);
+            /// Never overridden anywhere.
+            static NONE: Context<$payload> = Context::new();
+            /// Overridden on each benchmark thread by a forgotten guard.
+            static GUARD: Context<$payload> = Context::new();
+            /// Overridden by a `scope` around each round.
+            static SCOPE: Context<$payload> = Context::new();
+            /// Four contexts overridden at once, by nested scopes.
+            static FOUR: [Context<$payload>; 4] = [
+                Context::new(),
+                Context::new(),
+                Context::new(),
+                Context::new(),
+            ];
 
             pub(crate) fn set_globals() {
                 fast_none::global(make());
                 fast_set::global(make());
-                tls_none::global(make());
-                tls_set::global(make());
-                let _ = CONTEXT_NONE.set_global(make());
-                let _ = CONTEXT_SET.set_global(make());
-            }
-
-            /// Per benchmark thread, untimed: nothing to do.
-            fn no_setup() {}
-
-            /// Per benchmark thread, untimed: install this thread's overrides
-            /// once.
-            fn with_overrides() {
-                fast_set::install(make);
-                tls_set::install(make);
-                if !CONTEXT_INSTALLED.replace(true) {
-                    std::mem::forget(CONTEXT_SET.set_local(make()));
+                slot_set::global(make());
+                let _ = NONE.set_global(make());
+                let _ = GUARD.set_global(make());
+                let _ = SCOPE.set_global(make());
+                for context in &FOUR {
+                    let _ = context.set_global(make());
                 }
             }
 
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 10_000)]
-            fn floor(bencher: Bencher) {
+            /// Per benchmark thread, untimed: this thread's overrides.
+            fn install() {
                 thread_local! {
-                    static VALUE: Cell<usize> = const { Cell::new(1) };
+                    static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
                 }
-                bencher
-                    .with_inputs(no_setup)
-                    .bench_refs(|_| VALUE.with(|v| black_box(v.get())));
+                if !DONE.replace(true) {
+                    fast_set::install(make());
+                    slot_set::install(make());
+                    std::mem::forget(GUARD.set_local(make()));
+                }
             }
 
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 10_000)]
-            fn s1_fast_path_no_override(bencher: Bencher) {
-                bencher
-                    .with_inputs(no_setup)
-                    .bench_refs(|_| fast_none::fast_path(|v| black_box(read(v))));
+            /// Runs `f` inside one scope of each of the four contexts.
+            fn in_four_scopes(f: impl FnOnce()) {
+                FOUR[0].scope(make(), || {
+                    FOUR[1].scope(make(), || {
+                        FOUR[2].scope(make(), || FOUR[3].scope(make(), f))
+                    })
+                })
             }
 
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 10_000)]
-            fn s2_tls_first_override(bencher: Bencher) {
-                bencher
-                    .with_inputs(with_overrides)
-                    .bench_refs(|_| tls_set::tls_first(|v| black_box(read(v))));
-            }
+            read_cases!(fast_loop, fast_call, fast_none::fast_path(read));
+            read_cases!(none_loop, none_call, NONE.with(read));
+            read_cases!(slot_loop, slot_call, slot_set::tls_first(read));
+            read_cases!(fast_set_loop, fast_set_call, fast_set::fast_path(read));
+            read_cases!(guard_loop, guard_call, GUARD.with(read));
+            read_cases!(scope_loop, scope_call, SCOPE.with(read));
+            read_cases!(oldest_loop, oldest_call, FOUR[0].with(read));
+            read_cases!(newest_loop, newest_call, FOUR[3].with(read));
 
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 10_000)]
-            fn s3_tls_first_no_override(bencher: Bencher) {
-                bencher
-                    .with_inputs(no_setup)
-                    .bench_refs(|_| tls_none::tls_first(|v| black_box(read(v))));
-            }
-
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 10_000)]
-            fn s4_fast_path_override(bencher: Bencher) {
-                bencher
-                    .with_inputs(with_overrides)
-                    .bench_refs(|_| fast_set::fast_path(|v| black_box(read(v))));
-            }
-
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 10_000)]
-            fn threadkit_no_override(bencher: Bencher) {
-                bencher
-                    .with_inputs(no_setup)
-                    .bench_refs(|_| CONTEXT_NONE.with(|v| black_box(read(v))));
-            }
-
-            /// The override is a guard's (`set_local`), installed once.
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 10_000)]
-            fn threadkit_override_guard(bencher: Bencher) {
-                bencher
-                    .with_inputs(with_overrides)
-                    .bench_refs(|_| CONTEXT_SET.with(|v| black_box(read(v))));
-            }
-
-            /// The override is a `scope`'s: `BATCH` reads inside one scope per
-            /// iteration, reported per read (the scope's entry and exit
-            /// amortised over the batch).
-            #[divan::bench(threads = THREADS, sample_count = 200, sample_size = 100)]
-            fn threadkit_override_scope(bencher: Bencher) {
-                static CONTEXT: Context<$payload> = Context::new();
-                let _ = CONTEXT.set_global(make());
-                bencher
-                    .counter(divan::counter::ItemsCount::new(BATCH))
-                    .with_inputs(|| make())
-                    .bench_local_values(|value| {
-                        CONTEXT.scope(value, || {
-                            for _ in 0..BATCH {
-                                CONTEXT.with(|v| black_box(read(v)));
-                            }
-                        })
-                    });
+            pub(crate) fn run(options: &Options) {
+                let name = stringify!($payload);
+                compare(
+                    options,
+                    &format!("{name}: no override anywhere, loop"),
+                    &[
+                        Case::new("tracing global fast path", fast_loop),
+                        Case::new("Context::with", none_loop),
+                    ],
+                );
+                compare(
+                    options,
+                    &format!("{name}: no override anywhere, call"),
+                    &[
+                        Case::new("tracing global fast path", fast_call),
+                        Case::new("Context::with", none_call),
+                    ],
+                );
+                compare(
+                    options,
+                    &format!("{name}: this thread overrides, loop"),
+                    &[
+                        Case::with_setup("tracing RefCell slot", install, slot_loop),
+                        Case::with_setup("tracing count, then slot", install, fast_set_loop),
+                        Case::new("Context::with in a scope", |n| {
+                            SCOPE.scope(make(), || scope_loop(n))
+                        }),
+                        Case::with_setup("Context::with, set_local guard", install, guard_loop),
+                        Case::new("Context::with, 4 scopes, oldest", |n| {
+                            in_four_scopes(|| oldest_loop(n))
+                        }),
+                        Case::new("Context::with, 4 scopes, newest", |n| {
+                            in_four_scopes(|| newest_loop(n))
+                        }),
+                    ],
+                );
+                compare(
+                    options,
+                    &format!("{name}: this thread overrides, call"),
+                    &[
+                        Case::with_setup("tracing RefCell slot", install, slot_call),
+                        Case::with_setup("tracing count, then slot", install, fast_set_call),
+                        Case::new("Context::with in a scope", |n| {
+                            SCOPE.scope(make(), || scope_call(n))
+                        }),
+                        Case::with_setup("Context::with, set_local guard", install, guard_call),
+                        Case::new("Context::with, 4 scopes, oldest", |n| {
+                            in_four_scopes(|| oldest_call(n))
+                        }),
+                        Case::new("Context::with, 4 scopes, newest", |n| {
+                            in_four_scopes(|| newest_call(n))
+                        }),
+                    ],
+                );
             }
         }
     };
 }
 
-compare!(copy_usize, usize, 7, |v: &usize| *v);
-compare!(
+payload!(copy_usize, usize, 7, |v: &usize| *v);
+payload!(
     drop_option_string,
     Option<String>,
     Some(String::from("subscriber")),

@@ -199,6 +199,67 @@ fn guard_dropped_while_its_value_is_read_lives_until_the_read_ends() {
 }
 
 #[test]
+fn guards_dropped_during_a_read_are_freed_once_when_the_outermost_read_ends() {
+    let drops = &Arc::new(AtomicUsize::new(0));
+    let (a, b) = (&Context::new(), &Context::new());
+    let guard_a = a.set_local(Tracked::new(1, drops));
+    let guard_b = b.set_local(Tracked::new(2, drops));
+    let inner_guard = b.set_local(Tracked::new(3, drops));
+    let seen = a.with(move |outer| {
+        // Nested reads of other guards' values, and drops of guards that
+        // are not the one being read, all inside the outer read.
+        let inner = b.with(|value| {
+            drop(inner_guard);
+            value.map(|t| t.id)
+        });
+        assert_eq!(inner, Some(3));
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "deferred to the outer read"
+        );
+        assert_eq!(b.with(|v| v.map(|t| t.id)), Some(2));
+        drop(guard_b);
+        drop(guard_a);
+        assert!(a.with(|v| v.is_none()) && b.with(|v| v.is_none()));
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        outer.map(|t| t.id)
+    });
+    assert_eq!(seen, Some(1));
+    assert_eq!(drops.load(Ordering::SeqCst), 3);
+}
+
+/// Sets and reads a context from its `Drop`.
+struct UsesContextOnDrop<'a> {
+    other: &'a Context<u32>,
+    seen: &'a Cell<Option<u32>>,
+}
+
+impl Drop for UsesContextOnDrop<'_> {
+    fn drop(&mut self) {
+        let guard = self.other.set_local(5);
+        self.seen.set(self.other.with(|v| v.copied()));
+        drop(guard);
+    }
+}
+
+#[test]
+fn a_deferred_value_may_use_contexts_in_its_drop() {
+    let seen = &Cell::new(None);
+    let other = &Context::new();
+    let ctx = &Context::new();
+    let guard = ctx.set_local(UsesContextOnDrop { other, seen });
+    ctx.with(move |_| drop(guard));
+    assert_eq!(seen.get(), Some(5));
+    assert_eq!(other.get(), None);
+    // And the thread's bookkeeping is sound afterwards.
+    let again = other.set_local(6);
+    assert_eq!(other.with(|v| v.copied()), Some(6));
+    drop(again);
+    assert_eq!(other.get(), None);
+}
+
+#[test]
 fn with_is_reentrant() {
     let ctx = Context::new();
     ctx.set_global(1).unwrap();

@@ -1,6 +1,7 @@
 //! Property tests (proptest): `LocalCache` against a reference model,
-//! scratch pools under arbitrary nesting and limits, and `rng::range` for
-//! every integer type and range form.
+//! scratch pools under arbitrary nesting and limits, `Context` overrides
+//! against a model of per-context stacks, and `rng::range` for every integer
+//! type and range form.
 //!
 //! 256 cases per property (8 under Miri); a failure prints the shrunk input.
 //! More cases: `PROPTEST_CASES=100000 cargo test --release --test properties`.
@@ -12,6 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::Config;
 
 use threadkit::cache::{LocalCache, Stats};
+use threadkit::context::{Context, ContextGuard};
 use threadkit::rng::Rng;
 use threadkit::scratch::{self, Reuse, Scratch, ScratchPool};
 
@@ -30,6 +32,124 @@ fn config() -> Config {
         // No files: the failing input is printed, and Miri allows no I/O.
         failure_persistence: None,
         ..default
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Contexts, against a model of one override stack per context
+//
+// `Context::with` remembers the last override it found on each thread; this
+// checks that no sequence of guards, scopes, out-of-order drops and reads on
+// several contexts makes it answer from a stale memory.
+
+/// One step on the calling thread; `u8`s pick a context or a live guard.
+#[derive(Clone, Debug)]
+enum ContextOp {
+    /// `set_local` on a context, keeping the guard.
+    Guard(u8),
+    /// Drop one of the live guards, in any order.
+    Drop(u8),
+    /// Read a context.
+    Read(u8),
+    /// Run the nested steps inside a `scope` on a context.
+    Scope(u8, Vec<ContextOp>),
+}
+
+fn context_ops() -> impl Strategy<Value = Vec<ContextOp>> {
+    let leaf = prop_oneof![
+        (0..3u8).prop_map(ContextOp::Guard),
+        any::<u8>().prop_map(ContextOp::Drop),
+        (0..3u8).prop_map(ContextOp::Read),
+    ];
+    let op = leaf.prop_recursive(3, 48, 8, |inner| {
+        prop_oneof![
+            3 => inner.clone(),
+            1 => ((0..3u8), prop::collection::vec(inner, 0..8))
+                .prop_map(|(c, ops)| ContextOp::Scope(c, ops)),
+        ]
+    });
+    prop::collection::vec(op, 0..40)
+}
+
+/// Runs `ops`, checking every read against `model` (per context, the values
+/// of its live overrides, oldest first, tagged with the guard or scope that
+/// installed them).
+fn run_context_ops<'a>(
+    contexts: &'a [Context<u32>; 3],
+    ops: &[ContextOp],
+    guards: &mut Vec<(u8, u32, ContextGuard<'a, u32>)>,
+    model: &mut [Vec<u32>; 3],
+    next: &mut u32,
+) {
+    for op in ops {
+        match op {
+            ContextOp::Guard(c) => {
+                let c = usize::from(*c);
+                *next += 1;
+                let guard = contexts[c].set_local(*next);
+                model[c].push(*next);
+                guards.push((c as u8, *next, guard));
+            }
+            ContextOp::Drop(pick) => {
+                if guards.is_empty() {
+                    continue;
+                }
+                let (c, value, guard) = guards.remove(usize::from(*pick) % guards.len());
+                drop(guard);
+                let stack = &mut model[usize::from(c)];
+                let at = stack.iter().rposition(|&v| v == value).unwrap();
+                stack.remove(at);
+            }
+            ContextOp::Read(c) => {
+                let c = usize::from(*c);
+                let expected = model[c].last().copied().unwrap_or(1000 + c as u32);
+                assert_eq!(contexts[c].get(), Some(expected), "context {c}");
+                assert_eq!(contexts[c].is_overridden(), !model[c].is_empty());
+            }
+            ContextOp::Scope(c, inner) => {
+                let c = usize::from(*c);
+                *next += 1;
+                let value = *next;
+                model[c].push(value);
+                // Guards made inside the scope outlive it: they stay in
+                // `guards`, and the scope's own value leaves the model.
+                contexts[c].scope(value, || {
+                    run_context_ops(contexts, inner, guards, model, next);
+                });
+                let stack = &mut model[c];
+                let at = stack.iter().rposition(|&v| v == value).unwrap();
+                stack.remove(at);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every read sees the newest live override of its context, else the
+    /// global value, whatever the order of guard drops and scopes.
+    #[test]
+    fn context_reads_match_the_override_model(ops in context_ops()) {
+        let contexts = [Context::new(), Context::new(), Context::new()];
+        for (c, context) in contexts.iter().enumerate() {
+            context.set_global(1000 + c as u32).unwrap();
+        }
+        let mut guards = Vec::new();
+        let mut model = [Vec::new(), Vec::new(), Vec::new()];
+        let mut next = 0;
+        run_context_ops(&contexts, &ops, &mut guards, &mut model, &mut next);
+        // Drop what is left newest first, reading after each.
+        while let Some((c, value, guard)) = guards.pop() {
+            drop(guard);
+            let stack = &mut model[usize::from(c)];
+            let at = stack.iter().rposition(|&v| v == value).unwrap();
+            stack.remove(at);
+            for (c, context) in contexts.iter().enumerate() {
+                let expected = model[c].last().copied().unwrap_or(1000 + c as u32);
+                prop_assert_eq!(context.get(), Some(expected));
+            }
+        }
     }
 }
 

@@ -49,6 +49,14 @@ impl State {
     pub(crate) fn overridden(self) -> bool {
         self.0 >= OVERRIDE
     }
+
+    /// Whether the value was set and no thread had an override: the common
+    /// case, answered by one comparison (`SET` is stored only after
+    /// `CLAIMED`).
+    #[inline(always)]
+    pub(crate) fn settled(self) -> bool {
+        self.0 == SET | CLAIMED
+    }
 }
 
 // SAFETY: other threads reach the value by shared reference (`T: Sync`), and
@@ -109,7 +117,19 @@ impl<T> Global<T> {
         // SAFETY: `SET` is stored (Release) after the value is written, and
         // `state` was loaded with Acquire; the value is never written again
         // or dropped while `&self` lives.
-        Some(self.value.with(|slot| unsafe { (*slot).assume_init_ref() }))
+        Some(unsafe { self.get_unchecked() })
+    }
+
+    /// The value.
+    ///
+    /// # Safety
+    ///
+    /// `state`, loaded from this `Global` by [`load`](Global::load), has
+    /// `SET` (for instance, it is [`settled`](State::settled)).
+    #[inline(always)]
+    pub(crate) unsafe fn get_unchecked(&self) -> &T {
+        // SAFETY: the caller saw `SET`, see `get`.
+        self.value.with(|slot| unsafe { (*slot).assume_init_ref() })
     }
 
     /// Counts an override that the calling thread has just installed.
@@ -207,6 +227,7 @@ mod loom_tests {
                     thread::spawn(move || {
                         global.add_override();
                         assert!(global.load().overridden());
+                        assert!(!global.load().settled());
                         assert!(global.maybe_overridden());
                         global.remove_override();
                     })
@@ -218,6 +239,7 @@ mod loom_tests {
             }
             let state = global.load();
             assert!(!state.overridden());
+            assert!(state.settled());
             assert_eq!(global.get(state), Some(&7));
         });
     }

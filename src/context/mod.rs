@@ -55,15 +55,24 @@
 //!
 //! # The fast path
 //!
-//! Each context counts the overrides alive on all threads. While the count is
-//! zero, `with` reads one atomic and the global value and touches no
-//! thread-local storage at all; only while some thread has an override for
-//! *this* context do the other threads look at their own (empty) override
-//! stacks. `tracing` keeps one count for the whole process, so a scoped
-//! dispatcher anywhere (one test, one thread) sends every thread down the slow
-//! path; here an override of one context leaves the others fast. The
-//! benchmarks (`cargo bench --bench context`) compare this design with the
-//! `tracing` variants; the README has the figures.
+//! Each context keeps one state word: whether the global value is set, and
+//! how many overrides are alive on all threads. While the global is set and
+//! the count is zero, `with` is one atomic load, one comparison and the
+//! global's load, and touches no thread-local storage at all; only while some
+//! thread has an override for *this* context do the other threads look at
+//! their own (empty) override stacks. `tracing` keeps one count for the
+//! whole process, so a scoped dispatcher anywhere (one test, one thread)
+//! sends every thread down the slow path; here an override of one context
+//! leaves the others fast.
+//!
+//! With an override, each thread remembers the context its last lookup
+//! found and that override's value, next to its stack in one destructor-free
+//! thread-local: reading the same context again is a comparison and a load,
+//! however many other contexts are overridden on the thread. Installing an
+//! override makes it the remembered one; removing the remembered one
+//! forgets it, and the next lookup walks the thread's stack. The
+//! benchmarks (`cargo bench --bench context`) compare all of this with
+//! `tracing`'s lookups; `benches/README.md` has the figures.
 //!
 //! # Forgetting a guard
 //!
@@ -82,7 +91,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::ptr::{self, NonNull};
 
 use crate::thread::instance::InstanceId;
-use global::{Global, State};
+use global::Global;
 
 /// A global default value with scoped per-thread overrides.
 ///
@@ -178,56 +187,57 @@ impl<T> Context<T> {
         F: FnOnce(Option<&T>) -> R,
     {
         let state = self.global.load();
-        if !state.overridden() {
-            return f(self.global.get(state));
+        if state.settled() {
+            // SAFETY: settled means set.
+            return f(Some(unsafe { self.global.get_unchecked() }));
         }
-        self.with_override(state, f)
+        if !state.overridden() {
+            return f(None);
+        }
+        self.with_override(f)
     }
 
     /// The lookup while some thread has an override: this thread's stack,
     /// then the global value.
     #[inline]
-    fn with_override<F, R>(&self, state: State, f: F) -> R
+    fn with_override<F, R>(&self, f: F) -> R
     where
         F: FnOnce(Option<&T>) -> R,
     {
-        match NonNull::new(self.find().cast_mut()) {
-            Some(node) => {
-                // SAFETY: `find` returns a live node of this thread's stack.
-                if unsafe { node.as_ref() }.entry.is_null() {
-                    // A scope's value: the scope called us (the node is on
-                    // this thread's stack), so it outlives this call, and
-                    // nothing but the scope can drop it.
-                    // SAFETY: tagged with this context's id, so a `T`.
-                    let value = unsafe { &*node.as_ref().value.cast::<T>() };
-                    return f(Some(value));
-                }
-                // A guard's value: `f` may own the guard and drop it.
-                // SAFETY: a live node of this thread for this `Context<T>`.
-                let loan = unsafe { Loan::<T>::new(node) };
-                f(Some(loan.value()))
-            }
-            None => f(self.global.get(state)),
+        let found = self.find();
+        if found.value.is_null() {
+            // A fresh load, so the state need not survive the lookup.
+            return f(self.global());
         }
+        // SAFETY: tagged with this context's id, so a `T`.
+        let value = unsafe { &*found.value.cast::<T>() };
+        if !found.guard {
+            // A scope's value: the scope called us (its node is on this
+            // thread's stack), so it outlives this call, and nothing but the
+            // scope can drop it.
+            return f(Some(value));
+        }
+        // A guard's value: `f` may own the guard and drop it; the loan defers
+        // freeing it until `f` returns.
+        let _loan = Loan::new();
+        f(Some(value))
     }
 
-    /// This thread's innermost node for this context, or null.
+    /// This thread's innermost override of this context.
     #[inline]
-    fn find(&self) -> *const Node {
+    fn find(&self) -> Found {
         // A thread that pushed a node read the id that tags it, so the id is
         // assigned whenever this thread has a node to find; 0 matches none.
         let id = self.id.peek();
-        let mut node = TOP.get();
-        // SAFETY: every node on a thread's stack is alive: `scope` unlinks
-        // its node before its frame ends, a guard unlinks its node before
-        // freeing it, and a forgotten guard's node is leaked, never freed.
-        while let Some(n) = unsafe { node.as_ref() } {
-            if n.context == id {
-                return node;
+        STACK.with(|stack| {
+            if stack.hit_context.get() == id {
+                return Found {
+                    value: stack.hit_value.get(),
+                    guard: stack.hit_guard.get(),
+                };
             }
-            node = n.below.get();
-        }
-        ptr::null()
+            stack.find_and_remember(id)
+        })
     }
 
     /// A clone of what [`with`](Self::with) would see.
@@ -263,7 +273,7 @@ impl<T> Context<T> {
     /// mode.scope("dry-run", || assert!(mode.is_overridden()));
     /// ```
     pub fn is_overridden(&self) -> bool {
-        self.global.maybe_overridden() && !self.find().is_null()
+        self.global.maybe_overridden() && !self.find().value.is_null()
     }
 
     /// Calls `f` with `value` overriding this context on the calling thread,
@@ -336,6 +346,7 @@ impl<T> Context<T> {
         unsafe {
             (*entry).node.value = ptr::addr_of!((*entry).value).cast();
             (*entry).node.entry = entry.cast();
+            (*entry).node.free = Some(free_entry::<T>);
         }
         // SAFETY: the node lives until the guard's `Drop` (or the last loan
         // after it) unlinks and frees it.
@@ -391,22 +402,17 @@ impl<T> Deref for ContextGuard<'_, T> {
 impl<T> Drop for ContextGuard<'_, T> {
     fn drop(&mut self) {
         let entry = self.entry.as_ptr();
-        // SAFETY: the entry is alive (only this drop or a loan after it frees
-        // it) and its node is on this thread's stack (the guard is `!Send`).
-        let lent = unsafe {
-            let node = &(*entry).node;
-            unlink(node);
-            node.lent.get()
-        };
+        // SAFETY: the entry is alive (only this drop, or the `with` call it
+        // is deferred to, frees it) and its node is on this thread's stack
+        // (the guard is `!Send`).
+        let node = unsafe { &(*entry).node };
+        // SAFETY: as above.
+        unsafe { unlink(node) };
         self.context.global.remove_override();
-        if lent {
-            // A `with` on this thread is reading the value: the last loan
-            // frees the entry when that closure returns.
-            // SAFETY: as above.
-            unsafe { (*entry).node.dropped.set(true) };
-        } else {
-            // SAFETY: from `Box::into_raw` in `set_local`; unlinked and not
-            // lent, so nothing refers to it any more.
+        if !STACK.with(|stack| stack.defer_if_lending(node)) {
+            // SAFETY: from `Box::into_raw` in `set_local`; unlinked, and no
+            // `with` on this thread is reading a guard's value, so nothing
+            // refers to it any more.
             drop(unsafe { Box::from_raw(entry) });
         }
     }
@@ -426,19 +432,13 @@ struct Node {
     context: u64,
     /// The override's value, a `T` of that context.
     value: *const (),
-    /// The next older node of this thread, or null.
+    /// The next older node of this thread, or null; once a dropped guard's
+    /// node is unlinked, the next on `Stack::deferred`.
     below: Cell<*const Node>,
-    /// For a guard's node: whether a `with` call on this thread is reading
-    /// `value` right now. A flag, not a count: only the outermost such call
-    /// sets and clears it, so the path stores constants and carries no value
-    /// from one call to the next through memory. (A scope's value needs no
-    /// flag: it outlives every `with` that can find it.)
-    lent: Cell<bool>,
     /// For a guard's node: its `Box<GuardEntry<T>>`; null for a scope's.
     entry: *mut (),
-    /// Set when a guard is dropped while its value is lent: the last loan
-    /// frees the entry.
-    dropped: Cell<bool>,
+    /// For a guard's node: frees `entry` (`free_entry::<T>`).
+    free: Option<unsafe fn(*mut ())>,
 }
 
 impl Node {
@@ -447,11 +447,21 @@ impl Node {
             context,
             value,
             below: Cell::new(ptr::null()),
-            lent: Cell::new(false),
             entry: ptr::null_mut(),
-            dropped: Cell::new(false),
+            free: None,
         }
     }
+}
+
+/// Frees a guard's entry.
+///
+/// # Safety
+///
+/// `entry` is a `GuardEntry<T>` from `Box::into_raw` in `set_local`, unlinked
+/// and no longer read.
+unsafe fn free_entry<T>(entry: *mut ()) {
+    // SAFETY: the caller's contract.
+    drop(unsafe { Box::from_raw(entry.cast::<GuardEntry<T>>()) });
 }
 
 /// A guard's override, allocated so the guard can move.
@@ -460,15 +470,126 @@ struct GuardEntry<T> {
     value: T,
 }
 
+/// One thread's overrides, for all contexts: a stack of nodes, newest on
+/// top, and what the last lookup found, so that reading a context again
+/// costs one comparison and no walk.
+struct Stack {
+    /// The newest node, or null.
+    top: Cell<*const Node>,
+    /// The context whose innermost override `hit_value` and `hit_guard`
+    /// describe, or 0 (which tags no context) with both null. Kept true by
+    /// `push` (a pushed node is its context's innermost) and `unlink` (which
+    /// forgets the hit if its node goes; unlinking another node leaves the
+    /// hit the innermost of its context).
+    hit_context: Cell<u64>,
+    /// The innermost override's value (a node's `value`).
+    hit_value: Cell<*const ()>,
+    /// Whether it is a guard's, which `with` must lend.
+    hit_guard: Cell<bool>,
+    /// Whether a `with` call on this thread is reading a guard's value:
+    /// then a guard dropped meanwhile goes to `deferred`, not away. A flag,
+    /// not a count: only the outermost such call sets and clears it, so the
+    /// path stores constants and carries no value from one call to the next
+    /// through memory.
+    lending: Cell<bool>,
+    /// Guards' nodes dropped while `lending`, linked by `below`; the
+    /// outermost lending `with` frees them when its closure returns.
+    deferred: Cell<*const Node>,
+}
+
+/// What a lookup found: an override's value (null if none), and whether it
+/// is a guard's.
+struct Found {
+    value: *const (),
+    guard: bool,
+}
+
 thread_local! {
-    /// This thread's newest override node, for all contexts. No destructor,
-    /// so it is readable at every point of the thread's life.
-    static TOP: Cell<*const Node> = const { Cell::new(ptr::null()) };
+    /// This thread's overrides. No destructor, so it is readable at every
+    /// point of the thread's life.
+    static STACK: Stack = const {
+        Stack {
+            top: Cell::new(ptr::null()),
+            hit_context: Cell::new(0),
+            hit_value: Cell::new(ptr::null()),
+            hit_guard: Cell::new(false),
+            lending: Cell::new(false),
+            deferred: Cell::new(ptr::null()),
+        }
+    };
+}
+
+impl Stack {
+    /// Walks the stack for `context`'s innermost node, and remembers it if
+    /// there is one.
+    #[cold]
+    #[inline(never)]
+    fn find_and_remember(&self, context: u64) -> Found {
+        let mut node = self.top.get();
+        // SAFETY: every node on a thread's stack is alive: `scope` unlinks
+        // its node before its frame ends, a guard unlinks its node before
+        // freeing it, and a forgotten guard's node is leaked, never freed.
+        while let Some(n) = unsafe { node.as_ref() } {
+            if n.context == context {
+                self.remember(n);
+                return Found {
+                    value: n.value,
+                    guard: self.hit_guard.get(),
+                };
+            }
+            node = n.below.get();
+        }
+        Found {
+            value: ptr::null(),
+            guard: false,
+        }
+    }
+
+    /// Puts a dropped guard's (unlinked) node on `deferred` if a `with` call
+    /// is reading a guard's value; returns whether it did.
+    fn defer_if_lending(&self, node: &Node) -> bool {
+        if !self.lending.get() {
+            return false;
+        }
+        node.below.set(self.deferred.get());
+        self.deferred.set(node);
+        true
+    }
+
+    /// Frees the guards dropped while the outermost lending `with` ran.
+    #[cold]
+    #[inline(never)]
+    fn free_deferred(&self) {
+        let mut node = self.deferred.replace(ptr::null());
+        // SAFETY: deferred nodes are unlinked guards' nodes, alive until
+        // freed here; nothing reads their values any more (the lending
+        // `with` returned). Freeing runs `T`'s `Drop`, which may use contexts
+        // again: the list was taken out first, and `lending` is clear.
+        while let Some(n) = unsafe { node.as_ref() } {
+            let (next, entry, free) = (n.below.get(), n.entry, n.free);
+            if let Some(free) = free {
+                // SAFETY: as above; `free` is `free_entry::<T>` for the
+                // entry's `T`.
+                unsafe { free(entry) };
+            }
+            node = next;
+        }
+    }
+
+    /// Makes `node` the hit: it is the innermost of its context.
+    fn remember(&self, node: &Node) {
+        self.hit_context.set(node.context);
+        self.hit_value.set(node.value);
+        self.hit_guard.set(node.free.is_some());
+    }
 }
 
 fn push(node: &Node) {
-    node.below.set(TOP.get());
-    TOP.set(node);
+    STACK.with(|stack| {
+        node.below.set(stack.top.get());
+        stack.top.set(node);
+        stack.remember(node);
+    });
 }
 
 /// Removes `node` from this thread's stack, wherever it is in it.
@@ -479,21 +600,30 @@ fn push(node: &Node) {
 unsafe fn unlink(node: &Node) {
     let node_ptr = ptr::from_ref(node);
     let below = node.below.get();
-    let mut above = TOP.get();
-    if above == node_ptr {
-        TOP.set(below);
-        return;
-    }
-    loop {
-        // SAFETY: `node` is on the stack below `above`, so `above` is a live
-        // node (see `Context::find`), not null.
-        let a = unsafe { &*above };
-        if a.below.get() == node_ptr {
-            a.below.set(below);
+    STACK.with(|stack| {
+        // Two nodes may share a value's address (a zero-sized `T`): then
+        // this may forget a hit it could have kept, which costs one walk.
+        if stack.hit_value.get() == node.value {
+            stack.hit_context.set(0);
+            stack.hit_value.set(ptr::null());
+            stack.hit_guard.set(false);
+        }
+        let mut above = stack.top.get();
+        if above == node_ptr {
+            stack.top.set(below);
             return;
         }
-        above = a.below.get();
-    }
+        loop {
+            // SAFETY: `node` is on the stack below `above`, so `above` is a
+            // live node (see `Stack::find_and_remember`), not null.
+            let a = unsafe { &*above };
+            if a.below.get() == node_ptr {
+                a.below.set(below);
+                return;
+            }
+            above = a.below.get();
+        }
+    });
 }
 
 /// Links a scope's node for the scope's extent.
@@ -521,57 +651,36 @@ impl<T> Drop for Pushed<'_, T> {
     }
 }
 
-/// A `with` call's hold on an override's value, so that a guard dropped
-/// inside the closure does not free the value under it.
-struct Loan<T> {
-    node: NonNull<Node>,
-    /// Whether this is the outermost `with` reading the node: only it clears
-    /// the flag and frees a dropped guard's entry.
+/// A `with` call's hold on a guard's value, so that a guard dropped inside
+/// the closure does not free the value under it.
+struct Loan {
+    /// Whether this is the outermost `with` lending on this thread: only it
+    /// clears the flag and frees the guards dropped meanwhile.
     outermost: bool,
-    _value: PhantomData<*const T>,
 }
 
-impl<T> Loan<T> {
-    /// # Safety
-    ///
-    /// `node` is on the calling thread's stack and belongs to a `Context<T>`.
+impl Loan {
     #[inline]
-    unsafe fn new(node: NonNull<Node>) -> Loan<T> {
-        // SAFETY: nodes on the stack are alive (the caller's contract).
-        let n = unsafe { node.as_ref() };
-        let outermost = !n.lent.get();
-        n.lent.set(true);
-        Loan {
-            node,
-            outermost,
-            _value: PhantomData,
-        }
-    }
-
-    #[inline]
-    fn value(&self) -> &T {
-        // SAFETY: the node belongs to a `Context<T>`, so `value` points to a
-        // `T`, which the loan keeps alive: a guard's entry is freed only once
-        // its node is no longer lent.
-        unsafe { &*self.node.as_ref().value.cast::<T>() }
+    fn new() -> Loan {
+        STACK.with(|stack| {
+            let outermost = !stack.lending.get();
+            stack.lending.set(true);
+            Loan { outermost }
+        })
     }
 }
 
-impl<T> Drop for Loan<T> {
+impl Drop for Loan {
     #[inline]
     fn drop(&mut self) {
         if !self.outermost {
             return;
         }
-        // SAFETY: the loan keeps the node alive.
-        let n = unsafe { self.node.as_ref() };
-        n.lent.set(false);
-        if n.dropped.get() {
-            let entry = n.entry.cast::<GuardEntry<T>>();
-            // SAFETY: only a guard sets `dropped`, after unlinking its node;
-            // `entry` is its `Box<GuardEntry<T>>`, and with the outermost
-            // loan gone nothing reads it any more.
-            drop(unsafe { Box::from_raw(entry) });
-        }
+        STACK.with(|stack| {
+            stack.lending.set(false);
+            if !stack.deferred.get().is_null() {
+                stack.free_deferred();
+            }
+        });
     }
 }
