@@ -15,7 +15,10 @@
 //!   override.
 //!
 //! Each group is timed in a tight loop (`loop`) and through an
-//! `#[inline(never)]` function per read (`call`), at t=1 and t=2.
+//! `#[inline(never)]` function per read (`call`), at t=1 and t=2. The
+//! override groups also read four contexts overridden at once on the thread:
+//! the oldest, the newest, and all four in turn (against the same loop
+//! reading one of them four times).
 
 #[path = "common/interleave.rs"]
 mod interleave;
@@ -186,6 +189,26 @@ macro_rules! payload {
             read_cases!(scope_loop, scope_call, SCOPE.with(read));
             read_cases!(oldest_loop, oldest_call, FOUR[0].with(read));
             read_cases!(newest_loop, newest_call, FOUR[3].with(read));
+            /// Reads `contexts` in turn, one per iteration.
+            fn round_robin(
+                iters: u64,
+                contexts: [&Context<$payload>; 4],
+                read_one: fn(&Context<$payload>) -> usize,
+            ) {
+                for i in 0..iters {
+                    black_box(read_one(contexts[(i % 4) as usize]));
+                }
+            }
+            const EACH: [&Context<$payload>; 4] = [&FOUR[0], &FOUR[1], &FOUR[2], &FOUR[3]];
+            const ONE: [&Context<$payload>; 4] = [&FOUR[0]; 4];
+            #[inline(always)]
+            fn read_inline(context: &Context<$payload>) -> usize {
+                context.with(read)
+            }
+            #[inline(never)]
+            fn read_call(context: &Context<$payload>) -> usize {
+                context.with(read)
+            }
 
             pub(crate) fn run(options: &Options) {
                 let name = stringify!($payload);
@@ -221,6 +244,12 @@ macro_rules! payload {
                         Case::new("Context::with, 4 scopes, newest", |n| {
                             in_four_scopes(|| newest_loop(n))
                         }),
+                        Case::new("Context::with, 4 scopes, one, as the next row", |n| {
+                            in_four_scopes(|| round_robin(n, ONE, read_inline))
+                        }),
+                        Case::new("Context::with, 4 scopes, each in turn", |n| {
+                            in_four_scopes(|| round_robin(n, EACH, read_inline))
+                        }),
                     ],
                 );
                 compare(
@@ -238,6 +267,12 @@ macro_rules! payload {
                         }),
                         Case::new("Context::with, 4 scopes, newest", |n| {
                             in_four_scopes(|| newest_call(n))
+                        }),
+                        Case::new("Context::with, 4 scopes, one, as the next row", |n| {
+                            in_four_scopes(|| round_robin(n, ONE, read_call))
+                        }),
+                        Case::new("Context::with, 4 scopes, each in turn", |n| {
+                            in_four_scopes(|| round_robin(n, EACH, read_call))
                         }),
                     ],
                 );

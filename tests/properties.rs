@@ -38,9 +38,13 @@ fn config() -> Config {
 // ---------------------------------------------------------------------------
 // Contexts, against a model of one override stack per context
 //
-// `Context::with` remembers the last override it found on each thread; this
-// checks that no sequence of guards, scopes, out-of-order drops and reads on
-// several contexts makes it answer from a stale memory.
+// `Context::with` remembers the last override it found per context (in a
+// few entries per thread, which contexts share); this checks that no
+// sequence of guards, scopes, out-of-order drops and reads on more contexts
+// than there are entries makes it answer from a stale memory.
+
+/// More than the 8 entries a thread remembers, so that contexts share them.
+const CONTEXTS: usize = 12;
 
 /// One step on the calling thread; `u8`s pick a context or a live guard.
 #[derive(Clone, Debug)]
@@ -57,28 +61,28 @@ enum ContextOp {
 
 fn context_ops() -> impl Strategy<Value = Vec<ContextOp>> {
     let leaf = prop_oneof![
-        (0..3u8).prop_map(ContextOp::Guard),
+        (0..CONTEXTS as u8).prop_map(ContextOp::Guard),
         any::<u8>().prop_map(ContextOp::Drop),
-        (0..3u8).prop_map(ContextOp::Read),
+        (0..CONTEXTS as u8).prop_map(ContextOp::Read),
     ];
     let op = leaf.prop_recursive(3, 48, 8, |inner| {
         prop_oneof![
             3 => inner.clone(),
-            1 => ((0..3u8), prop::collection::vec(inner, 0..8))
+            1 => ((0..CONTEXTS as u8), prop::collection::vec(inner, 0..8))
                 .prop_map(|(c, ops)| ContextOp::Scope(c, ops)),
         ]
     });
-    prop::collection::vec(op, 0..40)
+    prop::collection::vec(op, 0..60)
 }
 
 /// Runs `ops`, checking every read against `model` (per context, the values
 /// of its live overrides, oldest first, tagged with the guard or scope that
 /// installed them).
 fn run_context_ops<'a>(
-    contexts: &'a [Context<u32>; 3],
+    contexts: &'a [Context<u32>],
     ops: &[ContextOp],
     guards: &mut Vec<(u8, u32, ContextGuard<'a, u32>)>,
-    model: &mut [Vec<u32>; 3],
+    model: &mut [Vec<u32>],
     next: &mut u32,
 ) {
     for op in ops {
@@ -131,12 +135,12 @@ proptest! {
     /// global value, whatever the order of guard drops and scopes.
     #[test]
     fn context_reads_match_the_override_model(ops in context_ops()) {
-        let contexts = [Context::new(), Context::new(), Context::new()];
+        let contexts: Vec<Context<u32>> = (0..CONTEXTS).map(|_| Context::new()).collect();
         for (c, context) in contexts.iter().enumerate() {
             context.set_global(1000 + c as u32).unwrap();
         }
         let mut guards = Vec::new();
-        let mut model = [Vec::new(), Vec::new(), Vec::new()];
+        let mut model = vec![Vec::new(); CONTEXTS];
         let mut next = 0;
         run_context_ops(&contexts, &ops, &mut guards, &mut model, &mut next);
         // Drop what is left newest first, reading after each.

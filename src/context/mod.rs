@@ -65,11 +65,12 @@
 //! sends every thread down the slow path; here an override of one context
 //! leaves the others fast.
 //!
-//! With an override, each thread remembers the context its last lookup
-//! found and that override's value, next to its stack in one destructor-free
-//! thread-local: reading the same context again is a comparison and a load,
-//! however many other contexts are overridden on the thread. Installing an
-//! override makes it the remembered one; removing the remembered one
+//! With an override, each thread remembers, for the last few contexts it
+//! looked up (eight entries, picked by the context's id), the innermost
+//! override it found, next to its stack in one destructor-free
+//! thread-local: reading a context again is a comparison and a load, however
+//! many other contexts are overridden on the thread. Installing an override
+//! makes it the remembered one for its context; removing the remembered one
 //! forgets it, and the next lookup walks the thread's stack. The
 //! benchmarks (`cargo bench --bench context`) compare all of this with
 //! `tracing`'s lookups; `benches/README.md` has the figures.
@@ -230,10 +231,11 @@ impl<T> Context<T> {
         // assigned whenever this thread has a node to find; 0 matches none.
         let id = self.id.peek();
         STACK.with(|stack| {
-            if stack.hit_context.get() == id {
+            let hit = stack.hit(id);
+            if hit.context.get() == id {
                 return Found {
-                    value: stack.hit_value.get(),
-                    guard: stack.hit_guard.get(),
+                    value: hit.value.get(),
+                    guard: hit.guard.get(),
                 };
             }
             stack.find_and_remember(id)
@@ -471,21 +473,15 @@ struct GuardEntry<T> {
 }
 
 /// One thread's overrides, for all contexts: a stack of nodes, newest on
-/// top, and what the last lookup found, so that reading a context again
-/// costs one comparison and no walk.
+/// top, and what recent lookups found, so that reading a context again costs
+/// one comparison and no walk.
 struct Stack {
     /// The newest node, or null.
     top: Cell<*const Node>,
-    /// The context whose innermost override `hit_value` and `hit_guard`
-    /// describe, or 0 (which tags no context) with both null. Kept true by
-    /// `push` (a pushed node is its context's innermost) and `unlink` (which
-    /// forgets the hit if its node goes; unlinking another node leaves the
-    /// hit the innermost of its context).
-    hit_context: Cell<u64>,
-    /// The innermost override's value (a node's `value`).
-    hit_value: Cell<*const ()>,
-    /// Whether it is a guard's, which `with` must lend.
-    hit_guard: Cell<bool>,
+    /// What the last lookups found, one entry per context id modulo `HITS`
+    /// (ids are handed out in order, so the first `HITS` contexts a program
+    /// uses never share an entry).
+    hits: [Hit; HITS],
     /// Whether a `with` call on this thread is reading a guard's value:
     /// then a guard dropped meanwhile goes to `deferred`, not away. A flag,
     /// not a count: only the outermost such call sets and clears it, so the
@@ -495,6 +491,33 @@ struct Stack {
     /// Guards' nodes dropped while `lending`, linked by `below`; the
     /// outermost lending `with` frees them when its closure returns.
     deferred: Cell<*const Node>,
+}
+
+/// How many contexts a thread remembers its lookups of.
+const HITS: usize = 8;
+
+/// A remembered lookup: `value` is the innermost override of `context`, or
+/// `context` is 0 (which tags no context) and `value` null. Kept true by
+/// `push` (a pushed node is its context's innermost) and `unlink` (which
+/// forgets the entry if its node goes; unlinking another node leaves the
+/// entry the innermost of its context).
+#[repr(align(32))]
+struct Hit {
+    context: Cell<u64>,
+    /// The override's value (a node's `value`).
+    value: Cell<*const ()>,
+    /// Whether it is a guard's, which `with` must lend.
+    guard: Cell<bool>,
+}
+
+impl Hit {
+    const fn empty() -> Hit {
+        Hit {
+            context: Cell::new(0),
+            value: Cell::new(ptr::null()),
+            guard: Cell::new(false),
+        }
+    }
 }
 
 /// What a lookup found: an override's value (null if none), and whether it
@@ -510,9 +533,7 @@ thread_local! {
     static STACK: Stack = const {
         Stack {
             top: Cell::new(ptr::null()),
-            hit_context: Cell::new(0),
-            hit_value: Cell::new(ptr::null()),
-            hit_guard: Cell::new(false),
+            hits: [const { Hit::empty() }; HITS],
             lending: Cell::new(false),
             deferred: Cell::new(ptr::null()),
         }
@@ -534,7 +555,7 @@ impl Stack {
                 self.remember(n);
                 return Found {
                     value: n.value,
-                    guard: self.hit_guard.get(),
+                    guard: n.free.is_some(),
                 };
             }
             node = n.below.get();
@@ -576,11 +597,19 @@ impl Stack {
         }
     }
 
-    /// Makes `node` the hit: it is the innermost of its context.
+    /// The entry that remembers lookups of `context`.
+    #[inline(always)]
+    fn hit(&self, context: u64) -> &Hit {
+        // Truncating is the point: the low bits pick the entry.
+        &self.hits[context as usize % HITS]
+    }
+
+    /// Remembers `node`, the innermost of its context.
     fn remember(&self, node: &Node) {
-        self.hit_context.set(node.context);
-        self.hit_value.set(node.value);
-        self.hit_guard.set(node.free.is_some());
+        let hit = self.hit(node.context);
+        hit.context.set(node.context);
+        hit.value.set(node.value);
+        hit.guard.set(node.free.is_some());
     }
 }
 
@@ -601,12 +630,14 @@ unsafe fn unlink(node: &Node) {
     let node_ptr = ptr::from_ref(node);
     let below = node.below.get();
     STACK.with(|stack| {
-        // Two nodes may share a value's address (a zero-sized `T`): then
-        // this may forget a hit it could have kept, which costs one walk.
-        if stack.hit_value.get() == node.value {
-            stack.hit_context.set(0);
-            stack.hit_value.set(ptr::null());
-            stack.hit_guard.set(false);
+        // Two nodes of a context may share a value's address (a zero-sized
+        // `T`): then this may forget an entry it could have kept, which
+        // costs one walk.
+        let hit = stack.hit(node.context);
+        if hit.context.get() == node.context && hit.value.get() == node.value {
+            hit.context.set(0);
+            hit.value.set(ptr::null());
+            hit.guard.set(false);
         }
         let mut above = stack.top.get();
         if above == node_ptr {
