@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
+use std::ops::RangeBounds;
 use std::sync::Mutex;
 use std::thread;
 
@@ -430,4 +431,447 @@ fn rand_distributions_work_with_the_rand_core_feature() {
     );
     let mut zero = Rng::from_seed([0; 32]);
     assert_eq!(zero.u64(), Rng::with_seed(0).u64());
+}
+
+// ---------------------------------------------------------------------------
+// Streams pinned across the free functions and `Rng`
+
+#[test]
+fn seeded_thread_and_with_seed_agree_on_every_operation() {
+    thread::spawn(|| {
+        rng::seed(2024);
+        let mut owned = Rng::with_seed(2024);
+        for round in 0..scaled(50, 5) {
+            assert_eq!(rng::u64(), owned.u64(), "u64, round {round}");
+            assert_eq!(rng::bool(), owned.bool(), "bool, round {round}");
+            assert_eq!(rng::range(0..1000u32), owned.range(0..1000u32));
+            assert_eq!(rng::range(-5..=5i8), owned.range(-5..=5i8));
+            assert_eq!(rng::f64().to_bits(), owned.f64().to_bits());
+            let (mut a, mut b) = ([0u8; 13], [0u8; 13]);
+            rng::fill(&mut a);
+            owned.fill(&mut b);
+            assert_eq!(a, b);
+            let (mut a, mut b): (Vec<u32>, Vec<u32>) = ((0..40).collect(), (0..40).collect());
+            rng::shuffle(&mut a);
+            owned.shuffle(&mut b);
+            assert_eq!(a, b);
+            for _ in 0..70 {
+                // Across a refill of the bool bits.
+                assert_eq!(rng::bool(), owned.bool());
+            }
+            assert_eq!(rng::alphanumeric(), owned.alphanumeric());
+            assert_eq!(rng::char('a'..='z'), owned.char('a'..='z'));
+            assert_eq!(rng::digit(16), owned.digit(16));
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn shuffle_and_bool_streams_pinned() {
+    // Pinned: changing these changes every seeded user's results (0.3
+    // changed both: batched shuffles, 63 bools per draw).
+    let mut rng = Rng::with_seed(42);
+    let mut items: Vec<u8> = (0..20).collect();
+    rng.shuffle(&mut items);
+    assert_eq!(
+        items,
+        [17, 1, 13, 12, 2, 9, 8, 11, 18, 10, 3, 0, 19, 4, 15, 6, 14, 7, 5, 16]
+    );
+    let mut rng = Rng::with_seed(42);
+    let bools: String = (0..16)
+        .map(|_| if rng.bool() { '1' } else { '0' })
+        .collect();
+    assert_eq!(bools, "1111001000101100");
+}
+
+// ---------------------------------------------------------------------------
+// Shuffles: every permutation equally likely, on every batch path
+
+/// Shuffles `0..n` `rounds` times and checks all `n!` orders appear equally
+/// often (chi-square, p = 0.001).
+fn all_permutations_uniform(n: usize, rounds: u64) {
+    let mut rng = Rng::with_seed(n as u64);
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..rounds {
+        let mut items: Vec<u8> = (0..n as u8).collect();
+        rng.shuffle(&mut items);
+        *seen.entry(items).or_insert(0u64) += 1;
+    }
+    let orders: usize = (1..=n).product();
+    assert_eq!(seen.len(), orders, "every order of {n} items appears");
+    let stat = chi_square(&seen.values().copied().collect::<Vec<_>>());
+    assert!(
+        stat < critical(orders as f64 - 1.0),
+        "{n} items: chi-square {stat:.1} over {orders} orders"
+    );
+}
+
+#[test]
+fn shuffles_of_small_slices_are_uniform_over_all_permutations() {
+    // 2 to 6 items: one draw for the whole slice.
+    for n in 2..=5 {
+        all_permutations_uniform(n, scaled(40_000, 600));
+    }
+    if !cfg!(miri) {
+        all_permutations_uniform(6, 72_000);
+    }
+}
+
+/// Where item 0 and item `n - 1` end up, and what lands at position 0, over
+/// `rounds` shuffles of `0..n`: uniform over `buckets` equal ranges of
+/// positions (or values).
+fn positions_uniform(n: usize, rounds: u64, buckets: usize) {
+    let mut rng = Rng::with_seed(n as u64 + 7);
+    let mut first_item = vec![0u64; buckets];
+    let mut last_item = vec![0u64; buckets];
+    let mut at_zero = vec![0u64; buckets];
+    let mut items: Vec<u32> = (0..n as u32).collect();
+    for _ in 0..rounds {
+        for (i, item) in items.iter_mut().enumerate() {
+            *item = i as u32;
+        }
+        rng.shuffle(&mut items);
+        let bucket = |x: usize| x * buckets / n;
+        first_item[bucket(items.iter().position(|&v| v == 0).unwrap())] += 1;
+        last_item[bucket(items.iter().position(|&v| v as usize == n - 1).unwrap())] += 1;
+        at_zero[bucket(items[0] as usize)] += 1;
+    }
+    for (what, counts) in [
+        ("item 0", &first_item),
+        ("last item", &last_item),
+        ("position 0", &at_zero),
+    ] {
+        let stat = chi_square(counts);
+        assert!(
+            stat < critical(buckets as f64 - 1.0),
+            "{n} items, {what}: chi-square {stat:.1}"
+        );
+    }
+}
+
+#[test]
+fn shuffles_are_uniform_on_every_batch_path() {
+    // 17 to 22 items: a batch of six, then the last batch.
+    for n in 17..=22 {
+        positions_uniform(n, scaled(20_000, 200), n);
+    }
+    if cfg!(miri) {
+        return;
+    }
+    // Batches of four (513 to 2^14 items), and of two (above 2^14).
+    positions_uniform(600, 30_000, 20);
+    positions_uniform((1 << 14) + 40, 1_500, 10);
+}
+
+// ---------------------------------------------------------------------------
+// fastrand's surface, and its smoke tests' cases
+
+#[test]
+fn every_integer_type_reaches_the_edges_of_its_ranges() {
+    for x in 0..10u8 {
+        while rng::range(..10u8) != x {}
+    }
+    for x in 200..=u8::MAX {
+        while rng::range(200u8..) != x {}
+    }
+    for x in -128..-120i8 {
+        while rng::range(..-120i8) != x {}
+    }
+    for x in 120..=127i8 {
+        while rng::range(120i8..) != x {}
+    }
+    let mut owned = Rng::with_seed(1);
+    for x in [i16::MIN, i16::MIN + 1, i16::MAX - 1, i16::MAX] {
+        while owned.range((i16::MAX - 1)..) != x && owned.range(..=(i16::MIN + 1)) != x {}
+    }
+    assert_eq!(rng::range(u128::MAX..=u128::MAX), u128::MAX);
+    assert_eq!(rng::range(i128::MIN..=i128::MIN), i128::MIN);
+    assert_eq!(rng::range(usize::MAX..), usize::MAX);
+    assert_eq!(rng::range(..=isize::MIN), isize::MIN);
+}
+
+#[test]
+fn ranges_stay_in_bounds_for_awkward_sizes() {
+    let steps = scaled(3_000u64, 30);
+    for k in 1..steps {
+        let n32 = (k as u32).wrapping_mul(k as u32).wrapping_mul(k as u32);
+        let n64 = k
+            .wrapping_mul(k)
+            .wrapping_mul(k)
+            .wrapping_mul(k)
+            .wrapping_mul(k);
+        let n128 = u128::from(n64)
+            .wrapping_mul(u128::from(n64))
+            .wrapping_mul(u128::from(k));
+        for _ in 0..20 {
+            if n32 != 0 {
+                assert!(rng::range(..n32) < n32);
+            }
+            if n64 != 0 {
+                assert!(rng::range(..n64) < n64);
+            }
+            if n128 != 0 {
+                assert!(rng::range(..n128) < n128);
+            }
+        }
+    }
+}
+
+#[test]
+#[allow(clippy::reversed_empty_ranges)] // empty on purpose
+fn empty_ranges_panic_with_a_clear_message_for_every_type() {
+    fn message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let err = std::panic::catch_unwind(f).unwrap_err();
+        err.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| err.downcast_ref::<String>().cloned())
+            .unwrap()
+    }
+    let messages = [
+        message(|| {
+            let _ = rng::range(5..5u8);
+        }),
+        message(|| {
+            let _ = rng::range(3..=2i16);
+        }),
+        message(|| {
+            let _ = rng::range(0..0u64);
+        }),
+        message(|| {
+            let _ = rng::range(..0usize);
+        }),
+        message(|| {
+            let _ = rng::range(..i128::MIN);
+        }),
+        message(|| {
+            let _ = Rng::with_seed(1).range(10..1u32);
+        }),
+    ];
+    for m in &messages {
+        assert!(m.contains("empty range"), "{m}");
+    }
+    let m = message(|| {
+        let _ = rng::char('z'..='a');
+    });
+    assert!(m.contains("empty range"), "{m}");
+    let m = message(|| {
+        let _ = rng::digit(0);
+    });
+    assert!(m.contains("base"), "{m}");
+    let m = message(|| {
+        let _ = Rng::with_seed(1).digit(37);
+    });
+    assert!(m.contains("base"), "{m}");
+}
+
+#[test]
+fn letters_digits_and_chars() {
+    let mut owned = Rng::new();
+    for _ in 0..scaled(1000, 50) {
+        assert!(rng::alphabetic().is_ascii_alphabetic());
+        assert!(rng::alphanumeric().is_ascii_alphanumeric());
+        assert!(rng::lowercase().is_ascii_lowercase());
+        assert!(rng::uppercase().is_ascii_uppercase());
+        assert!(owned.alphabetic().is_ascii_alphabetic());
+        assert!(owned.uppercase().is_ascii_uppercase());
+    }
+    assert_eq!(rng::digit(1), '0');
+    for base in 2..=36 {
+        let d = rng::digit(base);
+        assert!(d.is_digit(base), "{d} in base {base}");
+    }
+    // Every letter comes up.
+    let seen: HashSet<char> = (0..scaled(2000, 400))
+        .map(|_| rng::alphanumeric())
+        .collect();
+    assert_eq!(seen.len(), 62);
+
+    // `char`: the surrogate gap and the ends of the code space.
+    fn covers(range: impl RangeBounds<char> + Clone + Iterator<Item = char>, draws: usize) {
+        let all: HashSet<char> = range.clone().collect();
+        let got: HashSet<char> = (0..draws).map(|_| rng::char(range.clone())).collect();
+        assert_eq!(got, all);
+    }
+    let last_jamo = char::from_u32(0xd7ff).unwrap();
+    let penultimate_jamo = char::from_u32(0xd7fe).unwrap();
+    let second_private = char::from_u32(0xe001).unwrap();
+    covers('\0'..'\u{2}', 100);
+    covers('\0'..='\u{1}', 100);
+    covers(penultimate_jamo..second_private, 400);
+    covers(penultimate_jamo..=second_private, 400);
+    covers(char::from_u32(0x10fffe).unwrap()..=char::MAX, 100);
+    let _ = last_jamo;
+    use std::ops::Bound;
+    for _ in 0..100 {
+        let c = rng::char((Bound::Excluded('0'), Bound::Excluded('9')));
+        assert!(c > '0' && c < '9');
+        let any = rng::char(..);
+        assert!(char::from_u32(any as u32).is_some());
+    }
+    // Excluding the last scalar before the gap skips the gap.
+    assert_eq!(
+        rng::char((Bound::Excluded(last_jamo), Bound::Included('\u{e000}'))),
+        '\u{e000}'
+    );
+}
+
+#[test]
+fn choice_and_choose_multiple() {
+    let items = [1, 4, 9, 5, 2, 3, 6, 7, 8, 0];
+    for item in &items {
+        while rng::choice(&items).unwrap() != item {}
+    }
+    let mut owned = Rng::new();
+    assert_eq!(owned.choice(Vec::<i32>::new()), None);
+    // An iterator of unknown length: every item can come up, uniformly.
+    let counts = counts(10, scaled(20_000, 500), || {
+        owned.choice((0..10).filter(|_| true)).unwrap()
+    });
+    assert!(chi_square(&counts) < critical(9.0), "{counts:?}");
+
+    let mut left: Vec<i32> = (0..20).collect();
+    while !left.is_empty() {
+        let chosen = rng::choose_multiple(0..20, 5);
+        assert_eq!(chosen.len(), 5);
+        let distinct: HashSet<_> = chosen.iter().collect();
+        assert_eq!(distinct.len(), 5, "without replacement");
+        left.retain(|x| !chosen.contains(x));
+    }
+    assert!(owned.choose_multiple(Vec::<i32>::new(), 5).is_empty());
+    assert_eq!(owned.choose_multiple(0..3, 10).len(), 3);
+    // Each item of 0..10 is in a sample of 3 with probability 3/10.
+    let mut hits = vec![0u64; 10];
+    for _ in 0..scaled(20_000, 300) {
+        for x in owned.choose_multiple(0..10usize, 3) {
+            hits[x] += 1;
+        }
+    }
+    assert!(chi_square(&hits) < critical(9.0), "{hits:?}");
+}
+
+#[test]
+fn owned_generators_new_default_seed_and_equality() {
+    let mut a = Rng::new();
+    let mut b = Rng::default();
+    assert_ne!(a, b);
+    assert_ne!(a.u64(), b.u64());
+    a.seed(7);
+    b.seed(7);
+    assert_eq!(a, b);
+    assert_eq!(a.u64(), b.u64());
+    assert_eq!(a, b);
+    a.bool();
+    assert_ne!(a, b, "the bool bits are part of the state");
+    assert_eq!(Rng::with_seed(7), {
+        let mut c = Rng::new();
+        c.seed(7);
+        c
+    });
+    let before = a.clone();
+    let _child = a.fork();
+    assert_ne!(a, before, "fork advances the parent");
+}
+
+#[test]
+fn seed_inside_with_takes_effect() {
+    thread::spawn(|| {
+        rng::with(|outer| {
+            outer.u64();
+            rng::seed(11);
+            assert_eq!(rng::u64(), Rng::with_seed(11).u64());
+        });
+        let mut reference = Rng::with_seed(11);
+        reference.u64();
+        assert_eq!(rng::u64(), reference.u64(), "the seeded stream continues");
+    })
+    .join()
+    .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// fork(2)
+
+#[cfg(all(unix, not(miri)))]
+mod fork {
+    use super::*;
+    use std::ffi::c_int;
+
+    extern "C" {
+        fn fork() -> c_int;
+        fn pipe(fds: *mut c_int) -> c_int;
+        fn read(fd: c_int, buf: *mut u8, count: usize) -> isize;
+        fn write(fd: c_int, buf: *const u8, count: usize) -> isize;
+        fn close(fd: c_int) -> c_int;
+        fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
+        fn _exit(status: c_int) -> !;
+    }
+
+    /// Forks; the child runs `draw` and sends the result back; returns the
+    /// child's result and the parent's own `draw()` after the fork.
+    fn draw_in_parent_and_child(draw: fn() -> [u64; 2]) -> ([u64; 2], [u64; 2]) {
+        let mut fds = [0 as c_int; 2];
+        // SAFETY: plain POSIX calls on valid buffers. The child runs only
+        // `draw` (thread-locals, atomics, maybe a getrandom system call),
+        // `write` and `_exit`: no allocation, no locks.
+        unsafe {
+            assert_eq!(pipe(fds.as_mut_ptr()), 0);
+            let pid = fork();
+            assert!(pid >= 0, "fork failed");
+            if pid == 0 {
+                let words = draw();
+                let bytes: [u8; 16] = std::mem::transmute(words);
+                write(fds[1], bytes.as_ptr(), 16);
+                _exit(0);
+            }
+            close(fds[1]);
+            let mut bytes = [0u8; 16];
+            let mut got = 0;
+            while got < 16 {
+                let n = read(fds[0], bytes.as_mut_ptr().add(got), 16 - got);
+                assert!(n > 0, "the child sent its draws");
+                got += n as usize;
+            }
+            close(fds[0]);
+            let mut status = 0;
+            assert_eq!(waitpid(pid, &mut status, 0), pid);
+            (std::mem::transmute::<[u8; 16], [u64; 2]>(bytes), draw())
+        }
+    }
+
+    fn two_draws() -> [u64; 2] {
+        let first = rng::u64();
+        // And the bool bits: not inherited either.
+        let mut bools = 0u64;
+        for i in 0..62 {
+            bools |= u64::from(rng::bool()) << i;
+        }
+        [first, bools]
+    }
+
+    #[test]
+    fn a_child_process_does_not_repeat_the_parents_numbers() {
+        thread::spawn(|| {
+            rng::u64(); // seeded before the fork
+            rng::bool(); // bool bits cached before the fork
+            let (child, parent) = draw_in_parent_and_child(two_draws);
+            assert_ne!(child[0], parent[0]);
+            assert_ne!(child[1], parent[1]);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_seeded_thread_keeps_its_stream_in_the_child() {
+        thread::spawn(|| {
+            rng::seed(99);
+            rng::bool();
+            let (child, parent) = draw_in_parent_and_child(two_draws);
+            assert_eq!(child, parent);
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -15,6 +15,9 @@
 //! `--bench` (as `cargo test --benches` runs it) every case runs once, briefly,
 //! as a smoke test.
 
+// Each bench binary uses part of this module.
+#![allow(dead_code)]
+
 use std::hint::black_box;
 use std::sync::{Barrier, Mutex};
 use std::time::Instant;
@@ -45,6 +48,7 @@ impl Case {
 
 /// Command-line options, shared by every group of one binary.
 pub struct Options {
+    bench: bool,
     filter: Option<String>,
     rounds: usize,
     iters: u64,
@@ -74,6 +78,7 @@ impl Options {
             iters = 100;
         }
         Options {
+            bench,
             filter,
             rounds,
             iters,
@@ -82,6 +87,16 @@ impl Options {
     }
 
     /// Prints the CPU model and the settings: every table needs them.
+    /// Whether a group of this name runs (the command line may filter).
+    pub fn wants(&self, group: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| group.contains(f))
+    }
+
+    /// Whether this is a timing run (`--bench`), not a smoke test.
+    pub fn timing(&self) -> bool {
+        self.bench
+    }
+
     pub fn header(&self, title: &str) {
         println!("# {title}");
         println!("cpu: {}", cpu_model());
@@ -114,10 +129,21 @@ pub fn cpu_model() -> String {
 /// Times `cases` against each other at every thread count and prints a
 /// table per thread count. The first case is the baseline.
 pub fn compare(options: &Options, group: &str, cases: &[Case]) {
-    if let Some(filter) = &options.filter {
-        if !group.contains(filter.as_str()) {
-            return;
-        }
+    compare_scaled(options, group, 1, cases);
+}
+
+/// As [`compare`], for operations `scale` times dearer than a single draw:
+/// each round runs `iters / scale` of them (at least one).
+pub fn compare_scaled(options: &Options, group: &str, scale: u64, cases: &[Case]) {
+    let options = &Options {
+        bench: options.bench,
+        filter: options.filter.clone(),
+        rounds: options.rounds,
+        iters: (options.iters / scale).max(1),
+        threads: options.threads.clone(),
+    };
+    if !options.wants(group) {
+        return;
     }
     for &t in &options.threads {
         let per_round = run_rounds(options, cases, t);

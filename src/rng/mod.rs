@@ -19,7 +19,15 @@
 //! The free functions use the calling thread's generator: no lock, no
 //! reference count, one thread-local read and write. [`Rng`] is the same
 //! generator as a value, for reproducible streams (`Rng::with_seed`) or
-//! independent ones (`Rng::fork`).
+//! independent ones (`Rng::new`, `Rng::fork`). Beside numbers, both offer
+//! what `fastrand` users look for: [`char()`], [`alphabetic`],
+//! [`alphanumeric`], [`lowercase`], [`uppercase`], [`digit`], [`choice`]
+//! from any iterator and [`choose_multiple`].
+//!
+//! There is no `f64_inclusive`: [`f64()`] already returns every multiple of
+//! 2<sup>−53</sup> in [0, 1) with equal probability from one draw, and a
+//! closed interval would need 2<sup>53</sup> + 1 values, a ranged draw,
+//! for a difference no sampling code can see.
 //!
 //! # The generator
 //!
@@ -47,10 +55,27 @@
 //!   weaker; it has not been observed on supported platforms).
 //! - [`seed`] makes the calling thread's sequence reproducible from then on.
 //!
-//! After `fork(2)`, the child process has a copy of every thread-local
-//! generator, so the child's calling thread repeats the parent's numbers.
-//! Call [`seed`] with fresh entropy in the child
-//! (`rng::seed(Rng::from_entropy().u64())`) if that matters.
+//! # Fork
+//!
+//! On Unix, a child process made by `fork(2)` does not repeat its parent's
+//! numbers: the first time a thread seeds its generator, a `pthread_atfork`
+//! handler is registered (once per process), and in the child it discards
+//! the process seed and makes the forking thread's generator (the only one
+//! the child has) reseed on its next draw, `bool`'s cached bits included.
+//! A thread whose stream was chosen with [`seed`] keeps it in the child:
+//! a reproducible run stays reproducible. An owned [`Rng`] is a value and is
+//! copied as it is. The draws pay nothing for this. (Under Miri, which has
+//! no `fork`, the handler is not registered.)
+//!
+//! # Streams and the 0.3 changes
+//!
+//! `Rng::with_seed(s)` and a thread after `rng::seed(s)` produce the same
+//! sequence for every operation, on every platform (`tests/rng.rs` pins
+//! values). 0.3 changed two streams: [`shuffle`] draws its indices in
+//! batches (see [`Rng::shuffle`]), so a seed gives different permutations
+//! than in 0.2, and [`bool()`] hands out 63 bits of one draw before drawing
+//! again, so a seed gives different `bool`s. `u64`, the integer, float and
+//! range draws, `fill` and `choose` are unchanged.
 //!
 //! # Reentrancy and teardown
 //!
@@ -58,17 +83,15 @@
 //! (range bounds are read first). [`with`] moves the state out, runs the
 //! closure, and puts the state back when it returns or panics; a call nested
 //! inside it gets an independent stream derived from the outer state, never a
-//! panic. The thread's state has no destructor, so every function works
+//! panic. A [`seed`] inside it is the one exception: it applies, and the
+//! thread continues the seeded stream after `with` returns. The thread's
+//! state has no destructor, so every function works
 //! during thread teardown, in `thread_local!` destructors included.
 //!
 //! [xoshiro256++]: https://prng.di.unimi.it/
 
-use std::cell::Cell;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
-use std::sync::OnceLock;
-
-use crate::sync::{AtomicU64, Ordering};
 
 /// A xoshiro256++ generator; see the [module documentation](self).
 ///
@@ -85,9 +108,13 @@ use crate::sync::{AtomicU64, Ordering};
 /// let pick = a.choose(&["red", "green", "blue"]).unwrap();
 /// # let _ = (roll, pick);
 /// ```
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Rng {
+    /// The xoshiro256++ state; never all zero.
     s: [u64; 4],
+    /// Bits left from the last draw [`bool`](Rng::bool) took, above a
+    /// sentinel 1 bit; 0 or 1 when none are left.
+    bits: u64,
 }
 
 /// The SplitMix64 increment (the golden ratio).
@@ -127,15 +154,46 @@ impl Rng {
     /// ```
     #[must_use]
     pub const fn with_seed(seed: u64) -> Rng {
-        let mut sm = seed;
-        Rng {
-            s: [
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-                splitmix64(&mut sm),
-            ],
-        }
+        Rng::from_state(seed_state(seed))
+    }
+
+    /// A generator at `state` (not all zero), with no bits left over.
+    const fn from_state(s: [u64; 4]) -> Rng {
+        Rng { s, bits: 0 }
+    }
+
+    /// A generator forked from the calling thread's (see [`fork`]), as
+    /// `fastrand::Rng::new` does: no system call, a stream of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::rng::Rng;
+    ///
+    /// let mut a = Rng::new();
+    /// let mut b = Rng::default();
+    /// assert_ne!(a, b);
+    /// assert_ne!(a.u64(), b.u64());
+    /// ```
+    #[must_use]
+    pub fn new() -> Rng {
+        fork()
+    }
+
+    /// Restarts this generator at the sequence of
+    /// [`with_seed(seed)`](Rng::with_seed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::rng::Rng;
+    ///
+    /// let mut rng = Rng::new();
+    /// rng.seed(5);
+    /// assert_eq!(rng, Rng::with_seed(5));
+    /// ```
+    pub fn seed(&mut self, seed: u64) {
+        *self = Rng::with_seed(seed);
     }
 
     /// A generator seeded with 256 bits from the operating system.
@@ -156,7 +214,7 @@ impl Rng {
         let mut bytes = [0u8; 32];
         match getrandom::fill(&mut bytes) {
             Ok(()) => Rng::from_bytes(bytes),
-            Err(_) => Rng { s: thread_seed() },
+            Err(_) => Rng::from_state(local::thread_seed()),
         }
     }
 
@@ -172,7 +230,7 @@ impl Rng {
         if s == [0; 4] {
             Rng::with_seed(0)
         } else {
-            Rng { s }
+            Rng::from_state(s)
         }
     }
 
@@ -207,7 +265,7 @@ impl Rng {
         if s == [0; 4] {
             Rng::with_seed(self.u64())
         } else {
-            Rng { s }
+            Rng::from_state(s)
         }
     }
 
@@ -293,9 +351,25 @@ impl Rng {
     }
 
     /// `true` or `false` with equal probability.
+    ///
+    /// One draw serves 63 calls: the generator keeps the bits of the last
+    /// draw and hands them out one at a time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut rng = threadkit::rng::Rng::with_seed(6);
+    /// let heads = (0..1000).filter(|_| rng.bool()).count();
+    /// assert!((400..600).contains(&heads));
+    /// ```
     #[inline]
     pub fn bool(&mut self) -> bool {
-        (self.u64() as i64) < 0
+        let mut bits = self.bits;
+        if bits <= 1 {
+            bits = bool_bits(self.u64());
+        }
+        self.bits = bits >> 1;
+        bits & 1 != 0
     }
 
     /// A uniformly distributed integer in `range`, of any primitive integer
@@ -355,19 +429,18 @@ impl Rng {
     /// assert_ne!(key, [0; 16]);
     /// ```
     pub fn fill(&mut self, dest: &mut [u8]) {
-        let mut chunks = dest.chunks_exact_mut(8);
-        for chunk in &mut chunks {
-            chunk.copy_from_slice(&self.u64().to_le_bytes());
-        }
-        let rest = chunks.into_remainder();
-        if !rest.is_empty() {
-            let bytes = self.u64().to_le_bytes();
-            rest.copy_from_slice(&bytes[..rest.len()]);
-        }
+        // A local copy: the state stays in registers for the whole loop.
+        let mut rng = Rng::from_state(self.s);
+        fill_bytes(&mut rng, dest);
+        self.s = rng.s;
     }
 
-    /// Shuffles `slice` in place: every permutation equally likely
-    /// (Fisher–Yates, with unbiased index draws).
+    /// Shuffles `slice` in place: every permutation equally likely.
+    ///
+    /// Fisher–Yates, with its indices drawn in batches: one 64-bit draw
+    /// gives two to six of them, exactly uniform (Brackett-Rozinsky and
+    /// Lemire, "Batched Ranged Random Integer Generation", 2024; the
+    /// method is described in `src/rng/shuffle.rs`).
     ///
     /// # Examples
     ///
@@ -378,10 +451,10 @@ impl Rng {
     /// assert_eq!(cards, (1..=10).collect::<Vec<u8>>());
     /// ```
     pub fn shuffle<T>(&mut self, slice: &mut [T]) {
-        for i in (1..slice.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            slice.swap(i, j);
-        }
+        // A local copy: the state stays in registers for the whole loop.
+        let mut rng = Rng::from_state(self.s);
+        shuffle::shuffle(&mut rng, slice);
+        self.s = rng.s;
     }
 
     /// A uniformly chosen element of `slice`, or `None` if it is empty.
@@ -401,30 +474,194 @@ impl Rng {
         slice.get(self.below(slice.len() as u64) as usize)
     }
 
+    /// A uniformly chosen item of `iter`, or `None` if it is empty.
+    ///
+    /// For an iterator that knows its exact length (`size_hint` gives equal
+    /// bounds, as slices, ranges and most adapters over them do), one draw
+    /// and `nth`; otherwise one pass over all items with one draw per item
+    /// (reservoir sampling), so prefer [`choose`](Rng::choose) on a slice.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut rng = threadkit::rng::Rng::with_seed(3);
+    /// let word = rng.choice("alpha beta gamma".split(' ')).unwrap();
+    /// assert!(["alpha", "beta", "gamma"].contains(&word));
+    /// assert!((0..10).contains(&rng.choice(0..10).unwrap()));
+    /// assert_eq!(rng.choice(std::iter::empty::<u8>()), None);
+    /// ```
+    pub fn choice<I: IntoIterator>(&mut self, iter: I) -> Option<I::Item> {
+        let mut iter = iter.into_iter();
+        match iter.size_hint() {
+            (0, Some(0)) => None,
+            (low, Some(high)) if low == high => iter.nth(self.below(low as u64) as usize),
+            _ => {
+                let mut chosen = iter.next()?;
+                for (seen, item) in (2u64..).zip(iter) {
+                    // Keep the new item with probability 1 / seen.
+                    if self.below(seen) == 0 {
+                        chosen = item;
+                    }
+                }
+                Some(chosen)
+            }
+        }
+    }
+
+    /// `amount` items of `iter` chosen uniformly without replacement (each
+    /// subset of that size equally likely), in no particular order; all of
+    /// them if it has fewer.
+    ///
+    /// One pass, one draw per item after the first `amount` (reservoir
+    /// sampling, Vitter's algorithm R).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut rng = threadkit::rng::Rng::with_seed(8);
+    /// let sample = rng.choose_multiple(1..=100, 5);
+    /// assert_eq!(sample.len(), 5);
+    /// assert!(sample.iter().all(|n| (1..=100).contains(n)));
+    /// assert_eq!(rng.choose_multiple(0..3, 10).len(), 3);
+    /// ```
+    pub fn choose_multiple<I: IntoIterator>(&mut self, iter: I, amount: usize) -> Vec<I::Item> {
+        let mut iter = iter.into_iter();
+        let mut reservoir: Vec<I::Item> = iter.by_ref().take(amount).collect();
+        if reservoir.len() < amount {
+            return reservoir;
+        }
+        for (seen, item) in (amount as u64 + 1..).zip(iter) {
+            let slot = self.below(seen) as usize;
+            if let Some(kept) = reservoir.get_mut(slot) {
+                *kept = item;
+            }
+        }
+        reservoir
+    }
+
+    /// A uniformly chosen `char` in `range` (surrogates, which are not
+    /// `char`s, excluded).
+    ///
+    /// # Panics
+    ///
+    /// If the range holds no `char`, with a message saying so.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut rng = threadkit::rng::Rng::with_seed(2);
+    /// let letter = rng.char('a'..='z');
+    /// assert!(letter.is_ascii_lowercase());
+    /// let any = rng.char(..);
+    /// assert!(!(0xd800..0xe000).contains(&(any as u32)));
+    /// ```
+    #[track_caller]
+    pub fn char(&mut self, range: impl RangeBounds<char>) -> char {
+        match char_bounds(&range) {
+            Some((low, high)) => sample_char(self, low, high),
+            None => empty_range(),
+        }
+    }
+
+    /// A uniformly chosen ASCII letter, `a`–`z` or `A`–`Z`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = threadkit::rng::Rng::with_seed(1).alphabetic();
+    /// assert!(c.is_ascii_alphabetic());
+    /// ```
+    #[inline]
+    pub fn alphabetic(&mut self) -> char {
+        self.ascii(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    }
+
+    /// A uniformly chosen ASCII letter or digit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut rng = threadkit::rng::Rng::with_seed(1);
+    /// let token: String = (0..12).map(|_| rng.alphanumeric()).collect();
+    /// assert!(token.chars().all(|c| c.is_ascii_alphanumeric()));
+    /// ```
+    #[inline]
+    pub fn alphanumeric(&mut self) -> char {
+        self.ascii(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+    }
+
+    /// A uniformly chosen ASCII lowercase letter.
+    #[inline]
+    pub fn lowercase(&mut self) -> char {
+        self.ascii(b"abcdefghijklmnopqrstuvwxyz")
+    }
+
+    /// A uniformly chosen ASCII uppercase letter.
+    #[inline]
+    pub fn uppercase(&mut self) -> char {
+        self.ascii(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    }
+
+    /// A uniformly chosen digit of `base`: `0`–`9`, then `a`–`z`.
+    ///
+    /// # Panics
+    ///
+    /// If `base` is 0 or above 36.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut rng = threadkit::rng::Rng::with_seed(1);
+    /// assert!(rng.digit(16).is_ascii_hexdigit());
+    /// assert_eq!(rng.digit(1), '0');
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn digit(&mut self, base: u32) -> char {
+        assert!(
+            (1..=36).contains(&base),
+            "threadkit::rng: a digit's base must be 1 to 36, not {base}"
+        );
+        let digit = self.below_u32(base) as u8;
+        char::from(if digit < 10 {
+            b'0' + digit
+        } else {
+            b'a' + digit - 10
+        })
+    }
+
+    #[inline]
+    fn ascii(&mut self, chars: &[u8]) -> char {
+        char::from(chars[self.below_u32(chars.len() as u32) as usize])
+    }
+
     /// Uniform in `0..n` for `n > 0` (Lemire's method, 64-bit).
     #[inline]
     fn below(&mut self, n: u64) -> u64 {
-        loop {
-            let m = u128::from(self.u64()) * u128::from(n);
-            // `lo < n` is the only case that can be biased (probability
-            // n / 2^64); the exact threshold, a division, is computed then.
-            let lo = m as u64;
-            if lo >= n || lo >= lemire_threshold_u64(n) {
-                return (m >> 64) as u64;
-            }
+        let m = u128::from(self.u64()) * u128::from(n);
+        // `lo < n` is the only case that can be biased (probability
+        // n / 2^64): then the exact threshold, a division, is computed, out
+        // of line.
+        if (m as u64) < n {
+            let [s0, s1, s2, s3] = self.s;
+            let (s, value) = below_rare(s0, s1, s2, s3, n, m);
+            self.s = s;
+            return value;
         }
+        (m >> 64) as u64
     }
 
     /// Uniform in `0..n` for `n > 0` (Lemire's method, 32-bit).
     #[inline]
     fn below_u32(&mut self, n: u32) -> u32 {
-        loop {
-            let m = u64::from(self.u32()) * u64::from(n);
-            let lo = m as u32;
-            if lo >= n || lo >= lemire_threshold_u32(n) {
-                return (m >> 32) as u32;
-            }
+        let m = u64::from(self.u32()) * u64::from(n);
+        if (m as u32) < n {
+            let [s0, s1, s2, s3] = self.s;
+            let (s, value) = below_u32_rare(s0, s1, s2, s3, n, m);
+            self.s = s;
+            return value;
         }
+        (m >> 32) as u32
     }
 
     /// Uniform in `0..n` for `n > 0`, 128-bit (bitmask rejection: fewer than
@@ -456,17 +693,71 @@ fn unit_f32(x: u64) -> f32 {
     (x >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
 }
 
-/// `2^64 mod n`: low words below it are rejected. Inline (a `div`, no call)
-/// so that no register is clobbered on the hot path's account.
-#[inline]
-fn lemire_threshold_u64(n: u64) -> u64 {
-    n.wrapping_neg() % n
+/// The loop of [`Rng::fill`] and [`fill`]. Inlined into both, so that the
+/// state stays in registers between its load and its store: passed to a
+/// function that is not inlined, it goes through memory on every call,
+/// which measured 5 ns more per 64-byte fill (three store-to-load hops on
+/// the state's path from one call to the next).
+#[inline(always)]
+fn fill_bytes(rng: &mut Rng, dest: &mut [u8]) {
+    let mut chunks = dest.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        chunk.copy_from_slice(&rng.u64().to_le_bytes());
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let bytes = rng.u64().to_le_bytes();
+        rest.copy_from_slice(&bytes[..rest.len()]);
+    }
 }
 
-/// `2^32 mod n`.
+/// The bits [`Rng::bool`] hands out from the draw `x`: its top 63 bits, above
+/// a sentinel.
 #[inline]
-fn lemire_threshold_u32(n: u32) -> u32 {
-    n.wrapping_neg() % n
+fn bool_bits(x: u64) -> u64 {
+    x >> 1 | 1 << 63
+}
+
+/// The four SplitMix64 outputs from `seed` that make a state.
+const fn seed_state(seed: u64) -> [u64; 4] {
+    let mut sm = seed;
+    [
+        splitmix64(&mut sm),
+        splitmix64(&mut sm),
+        splitmix64(&mut sm),
+        splitmix64(&mut sm),
+    ]
+}
+
+/// The rest of [`Rng::below`] when the first draw's low word is below `n`:
+/// reject below `2^64 mod n` and draw again.
+///
+/// Out of line, and given the state as four words: an array argument is
+/// passed by address, and a state whose address is taken anywhere lives in
+/// memory everywhere (then the compiler also merges its four loads into two
+/// 16-byte ones, which the store buffer cannot forward from the previous
+/// call's 8-byte stores: a shuffle of ten items went from 9 ns to 18 ns).
+#[cold]
+#[inline(never)]
+fn below_rare(s0: u64, s1: u64, s2: u64, s3: u64, n: u64, mut m: u128) -> ([u64; 4], u64) {
+    let mut rng = Rng::from_state([s0, s1, s2, s3]);
+    let threshold = n.wrapping_neg() % n;
+    while (m as u64) < threshold {
+        m = u128::from(rng.u64()) * u128::from(n);
+    }
+    (rng.s, (m >> 64) as u64)
+}
+
+/// [`below_rare`] for [`Rng::below_u32`].
+#[cold]
+#[inline(never)]
+fn below_u32_rare(s0: u64, s1: u64, s2: u64, s3: u64, n: u32, mut m: u64) -> ([u64; 4], u32) {
+    let mut rng = Rng::from_state([s0, s1, s2, s3]);
+    let threshold = n.wrapping_neg() % n;
+    while (m as u32) < threshold {
+        m = u64::from(rng.u32()) * u64::from(n);
+    }
+    (rng.s, (m >> 32) as u32)
 }
 
 /// The inclusive bounds of `range`, or `None` if it is empty.
@@ -489,6 +780,53 @@ fn inclusive<T: RangeInt>(range: &impl RangeBounds<T>) -> Option<(T, T)> {
 #[track_caller]
 fn empty_range() -> ! {
     panic!("threadkit::rng: cannot sample from an empty range (use `try_range` to get `None`)")
+}
+
+/// The first `char` after the surrogates, and how many there are.
+const SURROGATES: (u32, u32) = (0xd800, 0x800);
+
+/// The inclusive `char` bounds of `range`, or `None` if it holds no `char`.
+fn char_bounds(range: &impl RangeBounds<char>) -> Option<(char, char)> {
+    let low = match range.start_bound() {
+        Bound::Included(&c) => c,
+        Bound::Excluded(&c) if c as u32 == SURROGATES.0 - 1 => {
+            char::from_u32(SURROGATES.0 + SURROGATES.1)?
+        }
+        Bound::Excluded(&c) => char::from_u32(c as u32 + 1)?,
+        Bound::Unbounded => '\0',
+    };
+    let high = match range.end_bound() {
+        Bound::Included(&c) => c,
+        Bound::Excluded(&c) if c as u32 == SURROGATES.0 + SURROGATES.1 => {
+            char::from_u32(SURROGATES.0 - 1)?
+        }
+        Bound::Excluded(&c) => char::from_u32((c as u32).checked_sub(1)?)?,
+        Bound::Unbounded => char::MAX,
+    };
+    (low <= high).then_some((low, high))
+}
+
+/// A uniform `char` in `low..=high`: a uniform scalar in the range with the
+/// surrogate gap closed up, then mapped back across it.
+fn sample_char(rng: &mut Rng, low: char, high: char) -> char {
+    let (low, high) = (low as u32, high as u32);
+    let gap = if low < SURROGATES.0 && high >= SURROGATES.0 {
+        SURROGATES.1
+    } else {
+        0
+    };
+    let mut scalar = u32::sample(rng, low, high - gap);
+    if gap != 0 && scalar >= SURROGATES.0 {
+        scalar += gap;
+    }
+    char::from_u32(scalar).unwrap_or('\0')
+}
+
+impl Default for Rng {
+    /// [`Rng::new`]: forked from the calling thread's generator.
+    fn default() -> Rng {
+        Rng::new()
+    }
 }
 
 impl fmt::Debug for Rng {
@@ -567,317 +905,14 @@ range_int! {
     i128 => u128, u128, below_u128, u128;
 }
 
-// --- The calling thread's generator ---
+mod fork;
+mod local;
+mod shuffle;
 
-thread_local! {
-    // Copy data, no destructor: readable and writable at every point of the
-    // thread's life, teardown included. All zero means "not seeded yet" (the
-    // one state xoshiro256++ cannot be in). Four cells rather than one
-    // `Cell<[u64; 4]>`: word-sized loads and stores, which the store buffer
-    // forwards to the next call (a 32-byte copy made it several times
-    // slower).
-    static STATE: [Cell<u64>; 4] = const { [Cell::new(0), Cell::new(0), Cell::new(0), Cell::new(0)] };
-}
-
-#[inline]
-fn load(state: &[Cell<u64>; 4]) -> [u64; 4] {
-    [
-        state[0].get(),
-        state[1].get(),
-        state[2].get(),
-        state[3].get(),
-    ]
-}
-
-#[inline]
-fn store(state: &[Cell<u64>; 4], s: [u64; 4]) {
-    for (cell, word) in state.iter().zip(s) {
-        cell.set(word);
-    }
-}
-
-/// Runs `f` on the calling thread's generator. `f` must not run user code
-/// (it would see, and then overwrite, the same state).
-#[inline(always)]
-fn with_thread<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
-    // Two small `with` calls rather than one around `f`: small closures keep
-    // `LocalKey::with` inlined, so the access is a direct thread-pointer
-    // offset rather than a call through the key's accessor.
-    let mut rng = Rng {
-        s: STATE.with(load),
-    };
-    // Not `rng.s == [0; 4]`: that compiles to 16-byte loads of words the
-    // previous call stored one by one, which the store buffer cannot forward.
-    if rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3] == 0 {
-        rng.s = thread_seed();
-    }
-    let result = f(&mut rng);
-    STATE.with(|state| store(state, rng.s));
-    result
-}
-
-/// The process seed: 64 bits of OS entropy, read once.
-static PROCESS_SEED: OnceLock<u64> = OnceLock::new();
-
-/// How many thread generators have been seeded.
-static SEEDED: AtomicU64 = AtomicU64::new(0);
-
-/// A fresh state for a thread (or for `from_entropy` without OS entropy):
-/// the process seed and a counter, mixed.
-#[cold]
-fn thread_seed() -> [u64; 4] {
-    let process = *PROCESS_SEED.get_or_init(process_seed);
-    let n = SEEDED.fetch_add(1, Ordering::Relaxed);
-    Rng::with_seed(mix64(process ^ mix64(n.wrapping_add(1)))).s
-}
-
-fn process_seed() -> u64 {
-    if let Ok(seed) = getrandom::u64() {
-        return seed;
-    }
-    // The OS generator failed: the best this process has.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let local = 0u8;
-    let address = std::ptr::addr_of!(local).addr() as u64;
-    mix64(nanos ^ mix64(u64::from(std::process::id()) ^ mix64(address)))
-}
-
-/// A uniformly distributed `u64` from the calling thread's generator.
-///
-/// # Examples
-///
-/// ```
-/// let request_id = threadkit::rng::u64();
-/// # let _ = request_id;
-/// ```
-#[inline]
-pub fn u64() -> u64 {
-    with_thread(Rng::u64)
-}
-
-/// A uniformly distributed `u32` from the calling thread's generator.
-#[inline]
-pub fn u32() -> u32 {
-    with_thread(Rng::u32)
-}
-
-/// A uniformly distributed `i64` from the calling thread's generator.
-#[inline]
-pub fn i64() -> i64 {
-    with_thread(Rng::i64)
-}
-
-/// A uniformly distributed `i32` from the calling thread's generator.
-#[inline]
-pub fn i32() -> i32 {
-    with_thread(Rng::i32)
-}
-
-/// A uniformly distributed `usize` from the calling thread's generator, over
-/// its whole range like the other integer functions; for a range, use
-/// [`range`].
-///
-/// # Examples
-///
-/// ```
-/// let backends = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
-/// let pick = backends[threadkit::rng::range(..backends.len())];
-/// let any: usize = threadkit::rng::usize();
-/// # let _ = (pick, any);
-/// ```
-#[inline]
-pub fn usize() -> usize {
-    with_thread(Rng::usize)
-}
-
-/// A uniformly distributed `f64` in [0, 1) from the calling thread's
-/// generator.
-#[inline]
-pub fn f64() -> f64 {
-    with_thread(Rng::f64)
-}
-
-/// A uniformly distributed `f32` in [0, 1) from the calling thread's
-/// generator.
-#[inline]
-pub fn f32() -> f32 {
-    with_thread(Rng::f32)
-}
-
-/// `true` or `false` with equal probability, from the calling thread's
-/// generator.
-#[inline]
-pub fn bool() -> bool {
-    with_thread(Rng::bool)
-}
-
-/// A uniformly distributed integer in `range` from the calling thread's
-/// generator; see [`Rng::range`].
-///
-/// # Panics
-///
-/// If the range is empty; see [`try_range`].
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::rng;
-///
-/// let jitter_ms = rng::range(0..250u64);
-/// let dice = rng::range(1..=6u8) + rng::range(1..=6u8);
-/// assert!(jitter_ms < 250 && (2..=12).contains(&dice));
-/// ```
-#[inline]
-#[track_caller]
-pub fn range<T: RangeInt>(range: impl RangeBounds<T>) -> T {
-    range_of(range)
-}
-
-#[inline]
-#[track_caller]
-fn range_of<T: RangeInt>(range: impl RangeBounds<T>) -> T {
-    // Bounds first: reading them may run user code (a custom `RangeBounds`).
-    match inclusive(&range) {
-        Some((low, high)) => with_thread(|rng| T::sample(rng, low, high)),
-        None => empty_range(),
-    }
-}
-
-/// Like [`range`], but `None` for an empty range instead of a panic.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(threadkit::rng::try_range(10..0), None::<i32>);
-/// ```
-#[inline]
-pub fn try_range<T: RangeInt>(range: impl RangeBounds<T>) -> Option<T> {
-    let (low, high) = inclusive(&range)?;
-    Some(with_thread(|rng| T::sample(rng, low, high)))
-}
-
-/// Fills `dest` with random bytes from the calling thread's generator (not
-/// for secrets: see the [module documentation](self)).
-///
-/// # Examples
-///
-/// ```
-/// let mut noise = vec![0u8; 4096];
-/// threadkit::rng::fill(&mut noise);
-/// ```
-#[inline]
-pub fn fill(dest: &mut [u8]) {
-    with_thread(|rng| rng.fill(dest));
-}
-
-/// Shuffles `slice` in place with the calling thread's generator.
-///
-/// # Examples
-///
-/// ```
-/// let mut order = vec![1, 2, 3, 4];
-/// threadkit::rng::shuffle(&mut order);
-/// order.sort();
-/// assert_eq!(order, [1, 2, 3, 4]);
-/// ```
-#[inline]
-pub fn shuffle<T>(slice: &mut [T]) {
-    // Swapping runs no user code.
-    with_thread(|rng| rng.shuffle(slice));
-}
-
-/// A uniformly chosen element of `slice`, or `None` if it is empty.
-///
-/// # Examples
-///
-/// ```
-/// let colours = ["red", "green"];
-/// assert!(threadkit::rng::choose(&colours).is_some());
-/// ```
-#[inline]
-pub fn choose<T>(slice: &[T]) -> Option<&T> {
-    if slice.is_empty() {
-        return None;
-    }
-    slice.get(with_thread(|rng| rng.below(slice.len() as u64)) as usize)
-}
-
-/// Seeds the calling thread's generator: from here on its sequence is the
-/// one of [`Rng::with_seed(seed)`](Rng::with_seed).
-///
-/// Other threads are not affected.
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::rng;
-///
-/// rng::seed(7);
-/// let first = (rng::u64(), rng::range(0..10u8));
-/// rng::seed(7);
-/// assert_eq!((rng::u64(), rng::range(0..10u8)), first);
-/// ```
-pub fn seed(seed: u64) {
-    STATE.with(|state| store(state, Rng::with_seed(seed).s));
-}
-
-/// A new generator with its own stream, forked from the calling thread's.
-///
-/// # Examples
-///
-/// ```
-/// let mut mine = threadkit::rng::fork();
-/// let _ = mine.f64();
-/// ```
-#[must_use]
-pub fn fork() -> Rng {
-    with_thread(Rng::fork)
-}
-
-/// Runs `f` with the calling thread's generator, for many draws in a row or
-/// for an API that takes a `&mut Rng`.
-///
-/// The state is moved out for the call and put back when `f` returns or
-/// panics. A `with` (or any other `rng` function) called inside `f` uses an
-/// independent stream derived from the outer state, so it neither panics nor
-/// repeats the outer call's numbers; its draws do not advance the outer
-/// stream.
-///
-/// # Examples
-///
-/// ```
-/// use threadkit::rng;
-///
-/// let walk: i64 = rng::with(|r| (0..1000).map(|_| if r.bool() { 1 } else { -1 }).sum());
-/// assert!((-1000..=1000).contains(&walk));
-/// ```
-pub fn with<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
-    let mut guard = STATE.with(|state| {
-        let mut outer = Rng { s: load(state) };
-        if outer.s == [0; 4] {
-            outer.s = thread_seed();
-        }
-        // What nested calls see while `f` runs: the outer state, mixed. Never
-        // all zero but with probability 2^-256; then it would be reseeded.
-        store(state, outer.s.map(|word| mix64(word ^ GOLDEN_GAMMA)));
-        Restore { rng: outer }
-    });
-    f(&mut guard.rng)
-}
-
-/// Puts the outer generator back into the thread's state.
-struct Restore {
-    rng: Rng,
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let s = self.rng.s;
-        STATE.with(|state| store(state, s));
-    }
-}
+pub use local::{
+    alphabetic, alphanumeric, bool, char, choice, choose, choose_multiple, digit, f32, f64, fill,
+    fork, i32, i64, lowercase, range, seed, shuffle, try_range, u32, u64, uppercase, usize, with,
+};
 
 #[cfg(feature = "rand_core")]
 mod rand_core_impls {
@@ -930,7 +965,7 @@ mod tests {
     #[test]
     fn matches_the_xoshiro256plusplus_reference() {
         // From the reference implementation, via rand_xoshiro's test.
-        let mut rng = Rng { s: [1, 2, 3, 4] };
+        let mut rng = Rng::from_state([1, 2, 3, 4]);
         let expected: [u64; 10] = [
             41943041,
             58720359,
