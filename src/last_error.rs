@@ -68,12 +68,19 @@
 //!   that runs after the crate's own), `set` drops the error instead of
 //!   storing it and the slot reads as empty; nothing panics. A thread's
 //!   errors are dropped when it exits.
+//! - **Dropping a `LastError` frees its errors.** (A `static` is never
+//!   dropped; this is for `LastError`s that are fields or locals.) The
+//!   calling thread's error is dropped at once; every other thread drops its
+//!   own on its next use of any `LastError`, or when it exits. Memory stays
+//!   bounded by the live `LastError`s times the threads using them.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
 
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use crate::thread::instance::InstanceId;
 
 /// An error slot per thread, declared as a `static`.
@@ -95,6 +102,9 @@ use crate::thread::instance::InstanceId;
 /// ```
 pub struct LastError<E> {
     id: InstanceId,
+    /// Shared with every thread's slot for this instance, so that a thread
+    /// can tell its slot belongs to a dropped instance.
+    alive: OnceLock<Arc<Alive>>,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -104,6 +114,7 @@ impl<E: 'static> LastError<E> {
     pub const fn new() -> LastError<E> {
         LastError {
             id: InstanceId::new(),
+            alive: OnceLock::new(),
             _error: PhantomData,
         }
     }
@@ -289,21 +300,26 @@ impl<E: 'static> LastError<E> {
         let id = self.id.get();
         SLOTS
             .try_with(|slots| {
+                drop_dead_slots(slots);
                 let mut slots = slots.try_borrow_mut().ok()?;
-                let at = match slots.iter().position(|slot| slot.id == id) {
+                let at = match slots.list.iter().position(|slot| slot.id == id) {
                     Some(at) => at,
                     None => {
-                        slots.push(Erased {
+                        let alive = self
+                            .alive
+                            .get_or_init(|| Arc::new(Alive(AtomicBool::new(true))));
+                        slots.list.push(Erased {
                             id,
+                            alive: Arc::clone(alive),
                             slot: Box::new(Slot::<E> {
                                 error: None,
                                 version: 0,
                             }),
                         });
-                        slots.len() - 1
+                        slots.list.len() - 1
                     }
                 };
-                let slot = slots[at].slot.downcast_mut::<Slot<E>>()?;
+                let slot = slots.list[at].slot.downcast_mut::<Slot<E>>()?;
                 Some(f(slot))
             })
             .ok()
@@ -355,13 +371,84 @@ struct Slot<E> {
 /// A slot with its type erased, tagged with its `LastError`'s id.
 struct Erased {
     id: u64,
+    alive: Arc<Alive>,
     slot: Box<dyn Any>,
 }
 
+/// Whether a `LastError` still exists; cleared by its `Drop`.
+struct Alive(AtomicBool);
+
+/// Counts dropped `LastError`s that had slots: when it moves, each thread
+/// drops its slots of dead instances on its next use of any `LastError`.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// One thread's slots.
+struct Slots {
+    /// One per `LastError` the thread has used and that was not dropped
+    /// before the thread's last look at `DROPPED` (few, so a linear search).
+    list: Vec<Erased>,
+    /// `DROPPED` when the thread last dropped its dead slots.
+    seen: u64,
+}
+
 thread_local! {
-    /// This thread's slots, one per `LastError` it has used (few, so a
-    /// linear search).
-    static SLOTS: RefCell<Vec<Erased>> = const { RefCell::new(Vec::new()) };
+    static SLOTS: RefCell<Slots> = const {
+        RefCell::new(Slots {
+            list: Vec::new(),
+            seen: 0,
+        })
+    };
+}
+
+/// Drops the calling thread's slots of dropped `LastError`s, if any was
+/// dropped since the thread last looked. The errors are dropped after the
+/// borrow ends: their `Drop` is user code and may use a `LastError`.
+fn drop_dead_slots(slots: &RefCell<Slots>) {
+    // Acquire: pairs with the Release increment in `LastError::drop`, so a
+    // thread that sees the new count sees the cleared `Alive` flag.
+    let dropped = DROPPED.load(Ordering::Acquire);
+    let dead: Vec<Erased> = {
+        let Ok(mut slots) = slots.try_borrow_mut() else {
+            return;
+        };
+        if slots.seen == dropped {
+            return;
+        }
+        slots.seen = dropped;
+        let mut dead = Vec::new();
+        let mut at = 0;
+        while at < slots.list.len() {
+            if slots.list[at].alive.0.load(Ordering::Relaxed) {
+                at += 1;
+            } else {
+                dead.push(slots.list.swap_remove(at));
+            }
+        }
+        dead
+    };
+    crate::unwind::for_each(dead.into_iter(), drop);
+}
+
+impl<E> Drop for LastError<E> {
+    /// Drops the calling thread's error now, and every other thread's on
+    /// that thread's next use of any `LastError`, or when it exits.
+    fn drop(&mut self) {
+        let Some(alive) = self.alive.get() else {
+            return; // no thread ever had a slot
+        };
+        alive.0.store(false, Ordering::Relaxed);
+        DROPPED.fetch_add(1, Ordering::Release);
+        let id = self.id.peek();
+        let mine = SLOTS
+            .try_with(|slots| {
+                let mut slots = slots.try_borrow_mut().ok()?;
+                let at = slots.list.iter().position(|slot| slot.id == id)?;
+                Some(slots.list.swap_remove(at))
+            })
+            .ok()
+            .flatten();
+        drop(mine); // user code, with no borrow held
+    }
 }
 
 /// An error taken out for `with`, put back on drop unless the slot changed.

@@ -102,6 +102,7 @@ mod context {
 
 mod sync;
 mod thread;
+mod unwind;
 
 #[cfg(not(threadkit_loom))]
 pub use {

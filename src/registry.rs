@@ -16,7 +16,9 @@
 //!   even when the operating system and the crate give it the same slot. (The
 //!   `thread_local` crate hands the old value to the new thread instead.)
 //! - **Every value is dropped exactly once**: by `clear`, by `Drop`, or by the
-//!   consumer of [`into_iter`](IntoIterator::into_iter).
+//!   consumer of [`into_iter`](IntoIterator::into_iter). If one value's
+//!   `Drop` panics, the others are dropped all the same before the panic
+//!   continues (a second panic aborts), as in std's collections.
 //! - **Reentrant initialisers are safe.** If the initialiser given to
 //!   `get_or` itself calls `get_or` on the same registry, the inner call
 //!   creates this thread's value and returns it; when the outer initialiser
@@ -487,15 +489,11 @@ impl<T: Send> IntoIterator for PerThread<T> {
     fn into_iter(self) -> IntoIter<T> {
         let mut values = Vec::new();
         for slot in self.slots.iter().chain([&self.orphans]) {
-            let mut next = slot.head.swap(ptr::null_mut(), Ordering::Relaxed);
-            while !next.is_null() {
-                // SAFETY: the registry is consumed, so nothing else refers to
-                // the nodes; each was leaked by `Stack::push` and is reclaimed
-                // once, here, after its slot stopped pointing to the chain.
-                let node = unsafe { Box::from_raw(next) };
-                next = node.next;
-                values.push(node.value);
-            }
+            let head = slot.head.swap(ptr::null_mut(), Ordering::Relaxed);
+            // SAFETY: the registry is consumed, so nothing else refers to the
+            // nodes, and the slot no longer points to them.
+            let chain = unsafe { Owned::new(head) };
+            values.extend(chain.map(|node| node.value));
         }
         IntoIter {
             values: values.into_iter(),
@@ -784,13 +782,41 @@ impl<T> Default for Stack<T> {
 
 impl<T> Drop for Stack<T> {
     fn drop(&mut self) {
-        let mut next = *self.head.get_mut();
-        while !next.is_null() {
-            // SAFETY: with `&mut self`, no reference to the chain is left;
-            // each node was leaked by `push` and is reclaimed once, here.
-            let node = unsafe { Box::from_raw(next) };
-            next = node.next;
+        // SAFETY: with `&mut self`, no reference to the chain is left.
+        let chain = unsafe { Owned::new(*self.head.get_mut()) };
+        // A value's `Drop` may panic: the rest of the chain is dropped all
+        // the same.
+        crate::unwind::for_each(chain, drop);
+    }
+}
+
+/// Takes ownership of a chain of nodes, oldest last, yielding each once.
+struct Owned<T> {
+    next: *mut Node<T>,
+}
+
+impl<T> Owned<T> {
+    /// # Safety
+    ///
+    /// `head` starts a chain of nodes leaked by `Stack::push` (or is null)
+    /// that nothing else refers to or will free.
+    unsafe fn new(head: *mut Node<T>) -> Owned<T> {
+        Owned { next: head }
+    }
+}
+
+impl<T> Iterator for Owned<T> {
+    type Item = Box<Node<T>>;
+
+    fn next(&mut self) -> Option<Box<Node<T>>> {
+        if self.next.is_null() {
+            return None;
         }
+        // SAFETY: `new`'s contract; each node is taken once, and `next` is
+        // read before the node can be dropped.
+        let node = unsafe { Box::from_raw(self.next) };
+        self.next = node.next;
+        Some(node)
     }
 }
 

@@ -246,3 +246,112 @@ fn works_inside_thread_local_destructors() {
         );
     }
 }
+
+#[test]
+fn dropping_a_last_error_drops_the_calling_threads_error_at_once() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let n = if cfg!(miri) { 50 } else { 20_000 };
+    for i in 0..n {
+        let last = LastError::new();
+        last.set(Tracked(i, Arc::clone(&drops)));
+        drop(last);
+        assert_eq!(drops.load(Ordering::SeqCst), i as usize + 1, "instance {i}");
+    }
+}
+
+#[test]
+fn other_threads_drop_a_dropped_instances_error_on_next_use_or_exit() {
+    static OTHER: LastError<u8> = LastError::new();
+    // One counter per thread: the two threads' errors go at different times.
+    let (user_drops, idle_drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let last = Arc::new(LastError::new());
+    let set = Arc::new(Barrier::new(3));
+    let dropped = Arc::new(Barrier::new(3));
+    let user = {
+        let (last, set, dropped, drops) = (
+            last.clone(),
+            set.clone(),
+            dropped.clone(),
+            user_drops.clone(),
+        );
+        thread::spawn(move || {
+            last.set(Tracked(1, Arc::clone(&drops)));
+            drop(last);
+            set.wait();
+            dropped.wait();
+            assert_eq!(drops.load(Ordering::SeqCst), 0, "not before its next use");
+            let _ = OTHER.is_set(); // any LastError
+            assert_eq!(drops.load(Ordering::SeqCst), 1, "at its next use");
+        })
+    };
+    let idle = {
+        let (last, set, dropped, drops) = (
+            last.clone(),
+            set.clone(),
+            dropped.clone(),
+            idle_drops.clone(),
+        );
+        thread::spawn(move || {
+            last.set(Tracked(2, drops));
+            drop(last);
+            set.wait();
+            dropped.wait();
+            // Exits without using a `LastError` again.
+        })
+    };
+    set.wait();
+    drop(Arc::into_inner(last).expect("the threads dropped their handles"));
+    dropped.wait();
+    user.join().unwrap();
+    idle.join().unwrap();
+    assert_eq!(user_drops.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        idle_drops.load(Ordering::SeqCst),
+        1,
+        "the idle thread's at its exit"
+    );
+}
+
+/// Uses a `LastError` from its `Drop`.
+struct TouchesOnDrop(Arc<AtomicUsize>);
+
+impl Drop for TouchesOnDrop {
+    fn drop(&mut self) {
+        static INNER: LastError<u32> = LastError::new();
+        INNER.set(5);
+        assert_eq!(INNER.take(), Some(5));
+        let nested = LastError::new();
+        nested.set(6u8);
+        drop(nested);
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_error_dropped_with_its_instance_may_use_last_errors() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    // On this thread, at the instance's drop.
+    let last = LastError::new();
+    last.set(TouchesOnDrop(Arc::clone(&drops)));
+    drop(last);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+    // On another thread, at its next use.
+    let last = Arc::new(LastError::new());
+    let ready = Arc::new(Barrier::new(2));
+    let other = {
+        let (last, ready, drops) = (last.clone(), ready.clone(), drops.clone());
+        thread::spawn(move || {
+            last.set(TouchesOnDrop(drops));
+            drop(last);
+            ready.wait();
+            ready.wait();
+            static ANY: LastError<u8> = LastError::new();
+            assert!(!ANY.is_set());
+        })
+    };
+    ready.wait();
+    drop(Arc::into_inner(last).unwrap());
+    ready.wait();
+    other.join().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}

@@ -346,3 +346,82 @@ fn works_from_thread_local_destructors() {
         [("registered first", true), ("registered last", true)]
     );
 }
+
+/// Counts its drop, then panics if it is the chosen one.
+struct PanicsOnDrop<'a> {
+    drops: &'a [AtomicUsize],
+    id: usize,
+    panics: usize,
+}
+
+impl Drop for PanicsOnDrop<'_> {
+    fn drop(&mut self) {
+        self.drops[self.id].fetch_add(1, Ordering::SeqCst);
+        if self.id == self.panics {
+            panic!("value {} refuses to go quietly", self.id);
+        }
+    }
+}
+
+/// A registry holding `drops.len()` values from as many threads, the one
+/// with id `panics` panicking when dropped. All but the last two threads run
+/// one after another (each reuses the previous one's index, so their values
+/// chain in one slot); the last two run at once (two slots).
+fn fill_panicky(drops: &[AtomicUsize], panics: usize) -> PerThread<PanicsOnDrop<'_>> {
+    let values = PerThread::new();
+    let n = drops.len();
+    for id in 0..n - 2 {
+        thread::scope(|s| {
+            s.spawn(|| values.get_or(|| PanicsOnDrop { drops, id, panics }));
+        });
+    }
+    thread::scope(|s| {
+        for id in [n - 2, n - 1] {
+            let values = &values;
+            s.spawn(move || values.get_or(|| PanicsOnDrop { drops, id, panics }));
+        }
+    });
+    assert_eq!(values.len(), n);
+    values
+}
+
+#[test]
+fn a_panicking_drop_does_not_leak_the_other_values() {
+    let n = 8;
+    // Under Miri, the first and the last value only: each case spawns 8
+    // threads.
+    let positions: Vec<usize> = if cfg!(miri) {
+        vec![0, n - 1]
+    } else {
+        (0..n).collect()
+    };
+    for panics in positions {
+        for how in ["drop", "clear", "into_iter"] {
+            let drops: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            let values = fill_panicky(&drops, panics);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let mut values = values;
+                match how {
+                    "drop" => drop(values),
+                    "clear" => values.clear(),
+                    _ => {
+                        let mut iter = values.into_iter();
+                        drop(iter.next());
+                        drop(iter);
+                    }
+                }
+            }));
+            assert!(
+                result.is_err(),
+                "{how}, value {panics}: the panic is not swallowed"
+            );
+            for (id, d) in drops.iter().enumerate() {
+                assert_eq!(
+                    d.load(Ordering::SeqCst),
+                    1,
+                    "{how}, value {panics} panics: value {id}"
+                );
+            }
+        }
+    }
+}

@@ -92,10 +92,13 @@ impl<K: Hash + Eq + Clone, V, S: BuildHasher> Lru<K, V, S> {
     }
 
     pub(super) fn clear(&mut self) {
-        self.index.clear();
-        self.entries.clear();
+        let entries = std::mem::take(&mut self.entries);
         self.newest = NIL;
         self.oldest = NIL;
+        // Keys' and values' `Drop`s may panic: the rest are dropped all the
+        // same (the `Vec` does this for the entries itself).
+        crate::unwind::for_each(self.index.drain(), drop);
+        drop(entries);
     }
 
     fn touch(&mut self, at: usize) {
@@ -147,6 +150,13 @@ impl<K: Hash + Eq + Clone, V, S: BuildHasher> Lru<K, V, S> {
             }
         }
         removed
+    }
+}
+
+impl<K, V, S> Drop for Lru<K, V, S> {
+    fn drop(&mut self) {
+        // As in `clear`: a panicking key `Drop` does not leak the others.
+        crate::unwind::for_each(self.index.drain(), drop);
     }
 }
 

@@ -43,7 +43,12 @@
 //!   key, the outer call's value replaces it when the outer loader returns.
 //!   Only if `K`'s `Hash`/`Eq` or `V`'s `Clone`/`Drop` themselves use the
 //!   cache does the inner call bypass it (a miss that calls its loader and
-//!   caches nothing).
+//!   caches nothing). No user code (a loader, or `K`'s and `V`'s `Clone`,
+//!   `Hash`, `Eq` and `Drop`) runs while the cache holds its lock, so none
+//!   of it can deadlock the cache. Invalidated keys travel between threads
+//!   as `Arc<K>`, which is why the cache is `Sync` only for `K: Sync`.
+//! - **Panics.** A panicking `Drop` of a key or value does not leak the
+//!   others: a thread's copy drops them all, then the panic continues.
 //! - **Memory follows the threads alive, not every thread that ever ran.**
 //!   A thread's entries are dropped when it exits. Its slot, with its
 //!   statistics, stays until another thread gets the exited thread's index
@@ -75,6 +80,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign};
+use std::sync::Arc;
 
 use crate::registry::ThreadShare;
 use crate::sync::{AtomicU64, Mutex, Ordering};
@@ -119,7 +125,7 @@ pub struct LocalCache<K: Send, V: Send, S: Send = RandomState> {
     seq: AtomicU64,
     /// The most recent invalidations, oldest first: `(seq, key)`, where a
     /// `None` key invalidates everything.
-    log: Mutex<VecDeque<(u64, Option<K>)>>,
+    log: Mutex<VecDeque<(u64, Option<Arc<K>>)>>,
 }
 
 impl<K: Send, V: Send> LocalCache<K, V, RandomState> {
@@ -273,7 +279,7 @@ where
         K: Borrow<Q>,
         Q: ToOwned<Owned = K> + ?Sized,
     {
-        self.log_invalidation(Some(key.to_owned()));
+        self.log_invalidation(Some(Arc::new(key.to_owned())));
     }
 
     /// Empties every thread's copy, before that thread's next lookup.
@@ -430,7 +436,8 @@ where
             // one was an `invalidate_all` or the log no longer reaches back
             // that far.
             let complete = log.front().is_some_and(|&(first, _)| first <= lru.seen + 1);
-            let pending: Option<Vec<K>> = if complete {
+            // `Arc` clones: no user code (`K::clone`) under the lock.
+            let pending: Option<Vec<Arc<K>>> = if complete {
                 log.iter()
                     .filter(|(seq, _)| *seq > lru.seen)
                     .map(|(_, key)| key.clone())
@@ -443,7 +450,7 @@ where
         match pending {
             Some(keys) => {
                 for key in &keys {
-                    lru.remove(key);
+                    lru.remove(&**key);
                 }
             }
             None => lru.clear(),
@@ -451,16 +458,24 @@ where
         lru.seen = latest;
     }
 
-    fn log_invalidation(&self, key: Option<K>) {
-        let mut log = self.log.lock();
-        let seq = self.seq.load(Ordering::Relaxed) + 1;
-        log.push_back((seq, key));
-        if log.len() > LOG_LEN {
-            log.pop_front();
-        }
-        // Release: a thread that sees the new count sees the log entry (it
-        // also takes the lock before reading the log).
-        self.seq.store(seq, Ordering::Release);
+    fn log_invalidation(&self, key: Option<Arc<K>>) {
+        let forgotten = {
+            let mut log = self.log.lock();
+            let seq = self.seq.load(Ordering::Relaxed) + 1;
+            log.push_back((seq, key));
+            let forgotten = if log.len() > LOG_LEN {
+                log.pop_front()
+            } else {
+                None
+            };
+            // Release: a thread that sees the new count sees the log entry
+            // (it also takes the lock before reading the log).
+            self.seq.store(seq, Ordering::Release);
+            forgotten
+        };
+        // The oldest entry's key may be the last copy: its `Drop` is user
+        // code, run after the lock is released.
+        drop(forgotten);
     }
 }
 

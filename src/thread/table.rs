@@ -121,15 +121,17 @@ impl<S: Default> Table<S> {
 
 impl<S> Drop for Table<S> {
     fn drop(&mut self) {
-        for (bucket, ptr) in self.buckets.iter_mut().enumerate() {
-            let ptr = *ptr.get_mut();
+        // A slot's `Drop` may panic: the other buckets are freed all the same.
+        let buckets = self.buckets.iter_mut().map(|ptr| *ptr.get_mut());
+        crate::unwind::for_each(buckets.enumerate(), |(bucket, ptr)| {
             if !ptr.is_null() {
                 // SAFETY: non-null buckets come from `allocate` with
                 // `1 << bucket` slots, and `&mut self` means no reference into
-                // them is left.
+                // them is left; each is freed once (`for_each` passes each
+                // item once, panic or not).
                 unsafe { deallocate(ptr, 1 << bucket) };
             }
-        }
+        });
     }
 }
 
