@@ -28,7 +28,9 @@
 //!   `thread_local!` destructor, before or after the crate's own: a thread
 //!   still sees the value it created while running, and a value first created
 //!   during teardown is kept like any other (its entry reports
-//!   `has_exited() == true`). Nothing panics.
+//!   `has_exited() == true`, on Linux also when the thread's first use of
+//!   the crate is a C library's `pthread_key_create` destructor). Nothing
+//!   panics.
 //!
 //! # Memory
 //!

@@ -134,6 +134,7 @@ pub(crate) fn register() -> Registration {
             if installed {
                 let thread = Thread::new(IDS.lock().alloc(), key);
                 STATE.with(|state| state.set(State::Live(thread)));
+                late_exit::watch();
                 Registration::Live(thread, record)
             } else {
                 STATE.with(|state| state.set(State::Exiting { key, last: None }));
@@ -185,22 +186,83 @@ struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let Some(record) = self.record.take() else {
-            return;
-        };
-        let last = current();
-        // From here on the thread writes to no slot: `current` is `None` for
-        // the rest of its life, so the index can be handed to another thread.
-        STATE.with(|state| {
-            state.set(State::Exiting {
-                key: record.key(),
-                last,
-            })
-        });
-        record.exit();
-        if let Some(thread) = last {
-            IDS.lock().free(thread.id());
+        if let Some(record) = self.record.take() {
+            exit(&record);
         }
+    }
+}
+
+/// The thread's exit, from its guard's destructor (or, if that never runs,
+/// from [`late_exit`]'s); once only, whichever runs first.
+fn exit(record: &ThreadRecord) {
+    let Some(last) = current() else {
+        return; // already exiting
+    };
+    // From here on the thread writes to no slot: `current` is `None` for the
+    // rest of its life, so the index can be handed to another thread.
+    STATE.with(|state| {
+        state.set(State::Exiting {
+            key: record.key(),
+            last: Some(last),
+        })
+    });
+    record.exit();
+    IDS.lock().free(last.id());
+}
+
+/// The exit of a thread whose first contact with the crate came after its
+/// thread-local destructors had run: from a `pthread_key_create`
+/// destructor of a C library, say. The guard registered then is never run
+/// (glibc does not look at its list of thread-local destructors again), so
+/// the thread would keep its index and never be reported exited. On Linux
+/// every registering thread also sets a process-wide pthread key, whose
+/// destructor runs after the thread-local ones and, for a key set while
+/// other keys' destructors run, in the next round (glibc runs up to four
+/// rounds; a first contact in the fourth is not covered). For a thread whose
+/// guard ran, it finds the thread `Exiting` and does nothing.
+mod late_exit {
+    #[cfg(all(target_os = "linux", not(miri)))]
+    pub(super) fn watch() {
+        use std::ffi::{c_int, c_uint, c_void};
+        use std::sync::OnceLock;
+
+        type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
+        extern "C" {
+            // POSIX, in the C library std links against.
+            fn pthread_key_create(key: *mut c_uint, destructor: Destructor) -> c_int;
+            fn pthread_setspecific(key: c_uint, value: *const c_void) -> c_int;
+        }
+
+        unsafe extern "C" fn run(_: *mut c_void) {
+            super::exit_late();
+        }
+
+        static KEY: OnceLock<Option<c_uint>> = OnceLock::new();
+        let key = KEY.get_or_init(|| {
+            let mut key = 0;
+            // SAFETY: a valid out-pointer and a destructor of the C type.
+            let created = unsafe { pthread_key_create(&mut key, Some(run)) } == 0;
+            created.then_some(key)
+        });
+        if let Some(key) = *key {
+            // SAFETY: a key made above; a non-null value makes glibc call
+            // `run` at thread exit. Failure (ENOMEM) leaves the thread as it
+            // was before this module.
+            let _ = unsafe { pthread_setspecific(key, std::ptr::dangling::<c_void>()) };
+        }
+    }
+
+    /// Elsewhere the guard's thread-local destructor is all there is.
+    #[cfg(not(all(target_os = "linux", not(miri))))]
+    pub(super) fn watch() {}
+}
+
+/// [`late_exit`]'s destructor: the guard's work, if the guard has not run.
+#[cfg(all(target_os = "linux", not(miri)))]
+fn exit_late() {
+    // `exit` does nothing if the guard ran: the usual case.
+    if let Ok(Some(record)) = GUARD.try_with(|guard| guard.record.get().cloned()) {
+        exit(&record);
     }
 }
 
