@@ -425,3 +425,134 @@ fn debug_shows_current_global_and_live_overrides() {
     );
     assert_eq!(format!("{guard:?}"), "ContextGuard { value: 2 }");
 }
+
+// ---------------------------------------------------------------------------
+// Futures: an override that follows the task, not the thread
+
+mod futures {
+    use super::*;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::mpsc;
+    use std::task::{Context as TaskContext, Poll, Waker};
+
+    static REQUEST: Context<u32> = Context::new();
+    static USER: Context<&str> = Context::new();
+
+    /// Pending once, then ready: an `.await` point.
+    struct YieldOnce(bool);
+
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, _: &mut TaskContext<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Records what the task sees of both contexts after each `.await`.
+    async fn task(rounds: usize) -> Vec<(Option<u32>, Option<&'static str>)> {
+        let mut seen = vec![(REQUEST.get(), USER.get())];
+        for _ in 0..rounds {
+            YieldOnce(false).await;
+            seen.push((REQUEST.get(), USER.get()));
+        }
+        seen
+    }
+
+    fn poll<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+        Pin::new(future).poll(&mut TaskContext::from_waker(Waker::noop()))
+    }
+
+    #[test]
+    fn a_scoped_future_sees_its_value_on_every_thread_that_polls_it() {
+        let rounds = 6;
+        let mut future = Box::pin(REQUEST.scope_future(7, task(rounds)));
+        // Each poll on a new thread: the task moves at every `.await`.
+        let mut threads_polled = 0;
+        let result = loop {
+            let (send, receive) = mpsc::channel();
+            let outcome = thread::scope(|s| {
+                s.spawn(|| {
+                    let outcome = poll(&mut future);
+                    // Between polls the thread sees no override.
+                    send.send(REQUEST.get()).unwrap();
+                    outcome
+                })
+                .join()
+                .unwrap()
+            });
+            assert_eq!(
+                receive.recv().unwrap(),
+                None,
+                "the override stays in the poll"
+            );
+            threads_polled += 1;
+            if let Poll::Ready(seen) = outcome {
+                break seen;
+            }
+        };
+        assert_eq!(threads_polled, rounds + 1);
+        assert_eq!(result, vec![(Some(7), None); rounds + 1]);
+        assert_eq!(REQUEST.get(), None);
+    }
+
+    #[test]
+    fn scoped_futures_nest_and_do_not_leak_into_each_other() {
+        let inner = USER.scope_future("alice", REQUEST.scope_future(2, task(3)));
+        let mut outer = Box::pin(REQUEST.scope_future(1, async move {
+            let before = REQUEST.get();
+            let seen = inner.await;
+            (before, seen, REQUEST.get())
+        }));
+        let (before, seen, after) = loop {
+            if let Poll::Ready(result) = poll(&mut outer) {
+                break result;
+            }
+            assert_eq!((REQUEST.get(), USER.get()), (None, None));
+        };
+        assert_eq!(before, Some(1));
+        assert_eq!(seen, vec![(Some(2), Some("alice")); 4]);
+        assert_eq!(
+            after,
+            Some(1),
+            "the inner override ended with the inner future"
+        );
+    }
+
+    #[test]
+    fn a_panic_inside_poll_removes_the_override() {
+        let mut future = Box::pin(REQUEST.scope_future(9, async {
+            YieldOnce(false).await;
+            panic!("handler failed");
+        }));
+        assert!(poll(&mut future).is_pending());
+        let result = panic::catch_unwind(AssertUnwindSafe(|| poll(&mut future)));
+        assert!(result.is_err());
+        assert_eq!(REQUEST.get(), None);
+        assert!(!REQUEST.is_overridden());
+        // A guard set later on this thread works as usual.
+        let guard = REQUEST.set_local(3);
+        assert_eq!(REQUEST.get(), Some(3));
+        drop(guard);
+    }
+
+    #[test]
+    fn the_value_is_dropped_with_the_wrapper() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let context = Context::new();
+        let mut future = Box::pin(context.scope_future(Tracked::new(1, &drops), async {}));
+        assert!(poll(&mut future).is_ready());
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "kept until the wrapper goes"
+        );
+        drop(future);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+}

@@ -75,6 +75,26 @@
 //! benchmarks (`cargo bench --bench context`) compare all of this with
 //! `tracing`'s lookups; `benches/README.md` has the figures.
 //!
+//! # Async tasks
+//!
+//! An async runtime moves a task between threads at its `.await` points,
+//! while an override belongs to a thread. Use
+//! [`scope_future`](Context::scope_future): it installs the override around
+//! each poll of one future, on whichever thread polls it. What cannot cross
+//! an `.await` in a `Send` future, because it is `!Send` (the compiler says
+//! so):
+//!
+//! - [`ContextGuard`], from [`set_local`](Context::set_local): the override
+//!   is on the thread that made it;
+//! - [`Scratch`](crate::scratch::Scratch), a buffer borrowed from a
+//!   [`ScratchPool`](crate::ScratchPool): the buffer goes back to the pool
+//!   of the thread it came from.
+//!
+//! The closures given to [`scope`](Context::scope), `scratch::with_*`,
+//! `arena::with` and `rng::with` are synchronous and cannot `.await` at all.
+//! `examples/context_async.rs` runs `scope_future` on tokio's multi-threaded
+//! runtime.
+//!
 //! # Forgetting a guard
 //!
 //! As with a `MutexGuard`, [`std::mem::forget`] on a [`ContextGuard`] is safe
@@ -86,10 +106,13 @@ mod global;
 
 use std::cell::Cell;
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::pin::Pin;
 use std::ptr::{self, NonNull};
+use std::task::{self, Poll};
 
 use crate::thread::instance::InstanceId;
 use global::Global;
@@ -300,11 +323,77 @@ impl<T> Context<T> {
     where
         F: FnOnce() -> R,
     {
-        let node = Node::new(self.id.get(), ptr::from_ref(&value).cast());
+        self.scope_ref(&value, f)
+    }
+
+    /// [`scope`](Self::scope) with a borrowed value: `value` overrides this
+    /// context on the calling thread while `f` runs.
+    fn scope_ref<F, R>(&self, value: &T, f: F) -> R
+    where
+        F: FnOnce() -> R,
+    {
+        let node = Node::new(self.id.get(), ptr::from_ref(value).cast());
         // `pushed` is dropped first (reverse order of declaration), so the
-        // node leaves the stack before it and `value` go.
+        // node leaves the stack before it goes.
         let _pushed = Pushed::new(self, &node);
         f()
+    }
+
+    /// Wraps `future` so that `value` overrides this context while the
+    /// future is polled, on whichever thread polls it, and at no other time.
+    ///
+    /// An override set with [`scope`](Self::scope) or
+    /// [`set_local`](Self::set_local) belongs to a thread, but an async task
+    /// moves between threads at every `.await`. The wrapper installs the
+    /// override around each `poll` of `future` only (the way tokio's
+    /// `task_local!` scopes and tracing's `Instrument` do), so the task sees
+    /// `value` wherever it runs, and the threads see nothing of it between
+    /// polls. Wrappers nest, and a panic inside `poll` removes the override
+    /// as it unwinds. `value` is dropped with the wrapper.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::pin;
+    /// use std::task::{Context as TaskContext, Poll, Waker};
+    /// use threadkit::context::Context;
+    ///
+    /// static REQUEST_ID: Context<u64> = Context::new();
+    ///
+    /// async fn handler() -> Option<u64> {
+    ///     REQUEST_ID.get() // wherever the task happens to run
+    /// }
+    ///
+    /// let mut task = pin!(REQUEST_ID.scope_future(42, handler()));
+    /// let mut cx = TaskContext::from_waker(Waker::noop());
+    /// assert_eq!(task.as_mut().poll(&mut cx), Poll::Ready(Some(42)));
+    /// assert_eq!(REQUEST_ID.get(), None); // not outside the poll
+    /// ```
+    ///
+    /// Why not a guard: [`ContextGuard`] is `!Send`, so a `Send` future
+    /// that holds one across an `.await` does not compile (and a `scope`'s
+    /// closure cannot `.await` at all):
+    ///
+    /// ```compile_fail
+    /// use threadkit::context::Context;
+    ///
+    /// static USER: Context<&str> = Context::new();
+    ///
+    /// fn spawn<F: std::future::Future + Send + 'static>(_task: F) {}
+    ///
+    /// spawn(async {
+    ///     let guard = USER.set_local("alice");
+    ///     std::future::ready(()).await; // error: the guard is not `Send`
+    ///     drop(guard);
+    /// });
+    /// ```
+    pub fn scope_future<F: Future>(&self, value: T, future: F) -> ScopedFuture<'_, T, F> {
+        ScopedFuture {
+            context: self,
+            value,
+            future,
+        }
     }
 
     /// Installs `value` as this thread's override until the returned guard is
@@ -360,6 +449,38 @@ impl<T> Context<T> {
             entry: unsafe { NonNull::new_unchecked(entry) },
             _not_send: PhantomData,
         }
+    }
+}
+
+/// A future with a context override around each of its polls; see
+/// [`Context::scope_future`].
+#[must_use = "futures do nothing unless polled"]
+pub struct ScopedFuture<'a, T, F> {
+    context: &'a Context<T>,
+    value: T,
+    /// Pinned whenever the wrapper is; `context` and `value` are not.
+    future: F,
+}
+
+impl<T, F: Future> Future for ScopedFuture<'_, T, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: it is never moved out of
+        // the wrapper, which has no `Drop` and is `Unpin` only if `F` is;
+        // `context` and `value` are only read by reference.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above.
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        this.context.scope_ref(&this.value, || future.poll(cx))
+    }
+}
+
+impl<T: fmt::Debug, F> fmt::Debug for ScopedFuture<'_, T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedFuture")
+            .field("value", &self.value)
+            .finish_non_exhaustive()
     }
 }
 
