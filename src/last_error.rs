@@ -75,7 +75,7 @@
 //!   bounded by the live `LastError`s times the threads using them.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
@@ -302,13 +302,13 @@ impl<E: 'static> LastError<E> {
             .try_with(|slots| {
                 drop_dead_slots(slots);
                 let mut slots = slots.try_borrow_mut().ok()?;
-                let at = match slots.list.iter().position(|slot| slot.id == id) {
+                let at = match slots.iter().position(|slot| slot.id == id) {
                     Some(at) => at,
                     None => {
                         let alive = self
                             .alive
                             .get_or_init(|| Arc::new(Alive(AtomicBool::new(true))));
-                        slots.list.push(Erased {
+                        slots.push(Erased {
                             id,
                             alive: Arc::clone(alive),
                             slot: Box::new(Slot::<E> {
@@ -316,10 +316,10 @@ impl<E: 'static> LastError<E> {
                                 version: 0,
                             }),
                         });
-                        slots.list.len() - 1
+                        slots.len() - 1
                     }
                 };
-                let slot = slots.list[at].slot.downcast_mut::<Slot<E>>()?;
+                let slot = slots[at].slot.downcast_mut::<Slot<E>>()?;
                 Some(f(slot))
             })
             .ok()
@@ -382,46 +382,38 @@ struct Alive(AtomicBool);
 /// drops its slots of dead instances on its next use of any `LastError`.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// One thread's slots.
-struct Slots {
-    /// One per `LastError` the thread has used and that was not dropped
-    /// before the thread's last look at `DROPPED` (few, so a linear search).
-    list: Vec<Erased>,
-    /// `DROPPED` when the thread last dropped its dead slots.
-    seen: u64,
-}
-
 thread_local! {
-    static SLOTS: RefCell<Slots> = const {
-        RefCell::new(Slots {
-            list: Vec::new(),
-            seen: 0,
-        })
-    };
+    /// This thread's slots: one per `LastError` it has used and that was not
+    /// dropped before its last look at `DROPPED` (few, so a linear search).
+    static SLOTS: RefCell<Vec<Erased>> = const { RefCell::new(Vec::new()) };
+    /// `DROPPED` when this thread last dropped its dead slots: outside the
+    /// `RefCell`, so that the common case (nothing dropped) is a load and a
+    /// compare, with no borrow. No destructor.
+    static SEEN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Drops the calling thread's slots of dropped `LastError`s, if any was
 /// dropped since the thread last looked. The errors are dropped after the
 /// borrow ends: their `Drop` is user code and may use a `LastError`.
-fn drop_dead_slots(slots: &RefCell<Slots>) {
+fn drop_dead_slots(slots: &RefCell<Vec<Erased>>) {
     // Acquire: pairs with the Release increment in `LastError::drop`, so a
     // thread that sees the new count sees the cleared `Alive` flag.
     let dropped = DROPPED.load(Ordering::Acquire);
+    if SEEN.get() == dropped {
+        return;
+    }
     let dead: Vec<Erased> = {
         let Ok(mut slots) = slots.try_borrow_mut() else {
             return;
         };
-        if slots.seen == dropped {
-            return;
-        }
-        slots.seen = dropped;
+        SEEN.set(dropped);
         let mut dead = Vec::new();
         let mut at = 0;
-        while at < slots.list.len() {
-            if slots.list[at].alive.0.load(Ordering::Relaxed) {
+        while at < slots.len() {
+            if slots[at].alive.0.load(Ordering::Relaxed) {
                 at += 1;
             } else {
-                dead.push(slots.list.swap_remove(at));
+                dead.push(slots.swap_remove(at));
             }
         }
         dead
@@ -442,8 +434,8 @@ impl<E> Drop for LastError<E> {
         let mine = SLOTS
             .try_with(|slots| {
                 let mut slots = slots.try_borrow_mut().ok()?;
-                let at = slots.list.iter().position(|slot| slot.id == id)?;
-                Some(slots.list.swap_remove(at))
+                let at = slots.iter().position(|slot| slot.id == id)?;
+                Some(slots.swap_remove(at))
             })
             .ok()
             .flatten();
