@@ -270,8 +270,8 @@ impl<T: Send> PerThread<T> {
             Registration::Live(thread, record) => {
                 (self.slots.get_or_alloc(thread), thread.key, record)
             }
-            Registration::Exiting { key, .. } => {
-                (&self.orphans, key, Arc::new(ThreadRecord::exiting(key)))
+            Registration::Exiting { key, id } => {
+                (&self.orphans, key, Arc::new(ThreadRecord::exiting(key, id)))
             }
         };
         let node = slot.push(Box::new(Node {
@@ -557,9 +557,11 @@ impl<V> ThreadShare<V> {
     }
 
     /// The thread this share belongs to; `None` for what exited threads
-    /// left in slots that other threads have since taken.
+    /// left in slots that other threads have since taken, and for a thread
+    /// first met after std had dropped its thread handle (from a C library's
+    /// `pthread_key_create` destructor that ran after std's thread cleanup).
     pub fn thread_id(&self) -> Option<ThreadId> {
-        self.owner.as_ref().map(|owner| owner.id())
+        self.owner.as_ref().and_then(|owner| owner.id())
     }
 
     /// The thread's name, if it has one.

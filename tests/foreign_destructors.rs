@@ -1,18 +1,23 @@
-//! First contact with the crate from a `pthread_key_create` destructor, in
-//! a thread a C library started (with `pthread_create`, not std): code that
-//! runs after the thread's Rust thread-local destructors. Linux only.
-//!
-//! Not covered here: the same in a thread std spawned, when the key's
-//! destructor runs after std's own thread cleanup; there `std::thread::current`
-//! panics, and the crate calls it when it first meets a thread (an open
-//! defect, see TESTING.md).
+//! The crate from a `pthread_key_create` destructor: code that runs after
+//! the thread's Rust thread-local destructors and, in a thread std spawned,
+//! after std's own thread cleanup (std's handle for the thread is gone, and
+//! `std::thread::current` panics). Every entry point, in threads a C library
+//! started (`pthread_create`) and threads std spawned, whose first contact
+//! with the crate is that destructor or who used it before. Linux only.
 
 #![cfg(all(target_os = "linux", not(miri)))]
 
 use std::ffi::{c_int, c_uint, c_void};
-use std::sync::OnceLock;
+use std::panic;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{self, ThreadId};
 
 use threadkit::{Counter, PerThread};
+
+#[path = "common/everything.rs"]
+mod everything;
+use everything::{exercise_everything, Failures, ADDED_PER_RUN, CONFIG};
 
 type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
 type Start = extern "C" fn(*mut c_void) -> *mut c_void;
@@ -96,4 +101,206 @@ fn first_contact_in_a_foreign_destructor_is_counted_released_and_reported_exited
         slots < 10,
         "the threads' indices were given back: {slots} slots"
     );
+}
+
+/// What a matrix thread's key destructor gets: where to report, and a tag
+/// to find its value by.
+struct Job {
+    failures: Failures,
+    tag: usize,
+}
+
+/// The tag of each matrix thread's value, made in its key destructor.
+static TAGS: PerThread<usize> = PerThread::new();
+/// The matrix tests share the statics of `everything`, and count panics of
+/// `std::thread::current`: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+/// Panics of `std::thread::current` after std's cleanup, caught by the crate;
+/// counted by the hook `count_handle_gone` installs instead of printed.
+static HANDLE_GONE: AtomicUsize = AtomicUsize::new(0);
+/// The value that makes `in_destructor` probe instead of run a job.
+const PROBE: usize = 1;
+/// Whether the last probe found std's handle for its thread gone.
+static PROBE_FOUND_HANDLE_GONE: AtomicBool = AtomicBool::new(false);
+
+fn count_handle_gone() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let chained = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let message = info.payload_as_str().unwrap_or_default();
+            if message.contains("std::thread::current() is not possible") {
+                HANDLE_GONE.fetch_add(1, Ordering::Relaxed);
+            } else {
+                chained(info);
+            }
+        }));
+    });
+}
+
+unsafe extern "C" fn in_destructor(value: *mut c_void) {
+    if value as usize == PROBE {
+        let gone = panic::catch_unwind(thread::current).is_err();
+        PROBE_FOUND_HANDLE_GONE.store(gone, Ordering::Relaxed);
+        return;
+    }
+    // SAFETY: any other value is one `set_job` stored: a leaked `Box<Job>`,
+    // taken once.
+    let job = unsafe { Box::from_raw(value.cast::<Job>()) };
+    exercise_everything(&job.failures);
+    TAGS.get_or(|| job.tag);
+}
+
+/// A key whose destructor runs after std's thread cleanup. glibc runs key
+/// destructors in index order, std makes its cleanup key at its first
+/// thread spawn, and a new key takes the lowest free index: so keys are
+/// made (and kept) until a std thread's destructor for one finds std's
+/// handle gone.
+fn matrix_key() -> c_uint {
+    static KEY: OnceLock<c_uint> = OnceLock::new();
+    *KEY.get_or_init(|| {
+        count_handle_gone();
+        thread::spawn(|| {}).join().unwrap();
+        for _ in 0..64 {
+            let mut key = 0;
+            // SAFETY: as in `foreign_key`.
+            assert_eq!(
+                unsafe { pthread_key_create(&mut key, Some(in_destructor)) },
+                0
+            );
+            thread::spawn(move || {
+                // SAFETY: a key made above; `PROBE` makes its destructor probe.
+                unsafe { pthread_setspecific(key, PROBE as *const c_void) };
+            })
+            .join()
+            .unwrap();
+            if PROBE_FOUND_HANDLE_GONE.load(Ordering::Relaxed) {
+                return key;
+            }
+        }
+        panic!("no key whose destructor runs after std's thread cleanup");
+    })
+}
+
+/// Makes the calling thread run `job` from `matrix_key`'s destructor.
+fn set_job(job: Job) {
+    let job = Box::into_raw(Box::new(job));
+    // SAFETY: a key from `pthread_key_create`; the destructor takes the box.
+    assert_eq!(unsafe { pthread_setspecific(matrix_key(), job.cast()) }, 0);
+}
+
+/// What a matrix thread does before its exit: touch the crate or not, then
+/// hand its job to the key. Returns the std id it saw, if it touched it.
+fn matrix_thread(job: Job, touch_first: bool) -> Option<ThreadId> {
+    let id = touch_first.then(|| {
+        exercise_everything(&job.failures);
+        thread::current().id()
+    });
+    set_job(job);
+    id
+}
+
+extern "C" fn c_matrix_thread(arg: *mut c_void) -> *mut c_void {
+    // SAFETY: `run_c_thread` passes a leaked `Box<(Job, bool)>`.
+    let (job, touch_first) = *unsafe { Box::from_raw(arg.cast::<(Job, bool)>()) };
+    let id = matrix_thread(job, touch_first);
+    Box::into_raw(Box::new(id)).cast()
+}
+
+fn run_c_thread(job: Job, touch_first: bool) -> Option<ThreadId> {
+    let arg = Box::into_raw(Box::new((job, touch_first)));
+    let mut thread = 0;
+    let mut id: *mut c_void = std::ptr::null_mut();
+    // SAFETY: valid out-pointers, default attributes, a start routine of the
+    // C type that takes the box; joined here, and its result is the box it
+    // returns.
+    unsafe {
+        assert_eq!(
+            pthread_create(&mut thread, std::ptr::null(), c_matrix_thread, arg.cast()),
+            0
+        );
+        assert_eq!(pthread_join(thread, &mut id), 0);
+        *Box::from_raw(id.cast::<Option<ThreadId>>())
+    }
+}
+
+/// Tags of earlier runs, so each run's tags are its own.
+static NEXT_TAG: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs 16 threads of one kind (std's or a C library's; touching the crate
+/// before their exit or not), each ending in `matrix_key`'s destructor,
+/// which calls every entry point. Checks: no failure, every count arrived,
+/// every value reported exited and attributed to its thread (its id when it
+/// touched the crate while running). Returns the values' ids, and how many
+/// times `std::thread::current` panicked (caught).
+fn check_matrix(touch_first: bool, std_threads: bool) -> (Vec<Option<ThreadId>>, usize) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = CONFIG.set_global("global");
+    let key = matrix_key();
+    let threads = 16;
+    let failures: Failures = Arc::default();
+    let before = everything::COUNTER.sum();
+    let gone_before = HANDLE_GONE.load(Ordering::Relaxed);
+    let mut ids = Vec::new();
+    for _ in 0..threads {
+        let tag = NEXT_TAG.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            failures: Arc::clone(&failures),
+            tag,
+        };
+        let seen = if std_threads {
+            thread::spawn(move || matrix_thread(job, touch_first))
+                .join()
+                .expect("no thread panicked or aborted")
+        } else {
+            run_c_thread(job, touch_first)
+        };
+        let entry = TAGS
+            .iter_entries()
+            .find(|e| **e.value() == tag)
+            .unwrap_or_else(|| panic!("thread {tag} has its value"));
+        assert!(entry.has_exited(), "thread {tag} reported exited");
+        if touch_first {
+            assert_eq!(entry.thread_id(), seen, "thread {tag}'s id");
+        }
+        ids.push(entry.thread_id());
+    }
+    let failures = failures.lock().unwrap();
+    assert!(failures.is_empty(), "key {key}: {failures:#?}");
+    let runs = if touch_first { 2 } else { 1 };
+    assert_eq!(
+        everything::COUNTER.sum() - before,
+        runs * ADDED_PER_RUN * threads as u64,
+        "every count reached the total"
+    );
+    (ids, HANDLE_GONE.load(Ordering::Relaxed) - gone_before)
+}
+
+#[test]
+fn every_entry_point_works_in_a_foreign_destructor_of_a_c_thread_at_first_contact() {
+    let (ids, _) = check_matrix(false, false);
+    // std makes a handle for a C thread when asked: each has an id.
+    assert!(ids.iter().all(Option::is_some), "{ids:?}");
+}
+
+#[test]
+fn every_entry_point_works_in_a_foreign_destructor_of_a_c_thread_that_used_the_crate() {
+    check_matrix(true, false);
+}
+
+#[test]
+fn every_entry_point_works_in_a_foreign_destructor_of_a_std_thread_that_used_the_crate() {
+    let (_, gone) = check_matrix(true, true);
+    // The crate remembered the id: it did not need std's handle.
+    assert_eq!(gone, 0, "no panic of std::thread::current");
+}
+
+/// After std's cleanup `std::thread::current` panics: the crate catches it
+/// (std's panic hook still runs, once per thread: counted here instead of
+/// printed) and records the thread with no id.
+#[test]
+fn every_entry_point_works_in_a_foreign_destructor_of_a_std_thread_at_first_contact() {
+    let (ids, gone) = check_matrix(false, true);
+    assert_eq!(gone, 16, "one caught panic per thread");
+    assert!(ids.iter().all(Option::is_none), "{ids:?}");
 }

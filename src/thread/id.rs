@@ -24,6 +24,7 @@ use std::cell::{Cell, OnceCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::thread::ThreadId;
 
 use parking_lot::Mutex;
 
@@ -62,8 +63,14 @@ enum State {
     /// The thread holds an index.
     Live(Thread),
     /// The thread's guard has run (or could not be registered): the thread is
-    /// exiting. `last` is where it lived, if it ever did.
-    Exiting { key: u64, last: Option<Thread> },
+    /// exiting. `last` is where it lived, if it ever did; `id` is its std
+    /// id, kept for records made while it exits (std may have dropped the
+    /// thread's handle by then).
+    Exiting {
+        key: u64,
+        last: Option<Thread>,
+        id: Option<ThreadId>,
+    },
 }
 
 thread_local! {
@@ -91,7 +98,7 @@ pub(crate) fn current() -> Option<Thread> {
 #[cold]
 pub(crate) fn exiting() -> Option<(u64, Option<Thread>)> {
     match STATE.with(Cell::get) {
-        State::Exiting { key, last } => Some((key, last)),
+        State::Exiting { key, last, .. } => Some((key, last)),
         State::Fresh | State::Live(_) => None,
     }
 }
@@ -104,6 +111,8 @@ pub(crate) enum Registration {
     Exiting {
         /// This thread's key (new if the thread never registered before).
         key: u64,
+        /// Its std id, if known: for [`ThreadRecord::exiting`].
+        id: Option<ThreadId>,
     },
 }
 
@@ -121,10 +130,13 @@ pub(crate) fn register() -> Registration {
                 Ok(Some(record)) => Registration::Live(thread, record),
                 // Unreachable: the guard leaves `Live` before it lets go of
                 // the record. Exiting is the safe answer all the same.
-                _ => Registration::Exiting { key: thread.key },
+                _ => Registration::Exiting {
+                    key: thread.key,
+                    id: None,
+                },
             }
         }
-        State::Exiting { key, .. } => Registration::Exiting { key },
+        State::Exiting { key, id, .. } => Registration::Exiting { key, id },
         State::Fresh => {
             let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
             let record = Arc::new(ThreadRecord::current(key));
@@ -137,8 +149,15 @@ pub(crate) fn register() -> Registration {
                 late_exit::watch();
                 Registration::Live(thread, record)
             } else {
-                STATE.with(|state| state.set(State::Exiting { key, last: None }));
-                Registration::Exiting { key }
+                let id = record.id();
+                STATE.with(|state| {
+                    state.set(State::Exiting {
+                        key,
+                        last: None,
+                        id,
+                    })
+                });
+                Registration::Exiting { key, id }
             }
         }
     }
@@ -204,6 +223,7 @@ fn exit(record: &ThreadRecord) {
         state.set(State::Exiting {
             key: record.key(),
             last: Some(last),
+            id: record.id(),
         })
     });
     record.exit();

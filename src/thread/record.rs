@@ -37,7 +37,9 @@ use crate::sync::{yield_now, AtomicBool, Mutex, Ordering};
 /// as one of them does.
 pub(crate) struct ThreadRecord {
     key: u64,
-    id: ThreadId,
+    /// `None` for a thread first met after std dropped its handle (see
+    /// [`identity`]).
+    id: Option<ThreadId>,
     name: Option<Box<str>>,
     exited: AtomicBool,
     hooks: Mutex<Hooks>,
@@ -57,11 +59,11 @@ unsafe impl Send for Hooks {}
 impl ThreadRecord {
     /// A record of the calling thread, which has not begun to exit.
     pub(crate) fn current(key: u64) -> ThreadRecord {
-        let thread = std::thread::current();
+        let (id, name) = identity();
         ThreadRecord {
             key,
-            id: thread.id(),
-            name: thread.name().map(Box::from),
+            id,
+            name,
             exited: AtomicBool::new(false),
             hooks: Mutex::new(Hooks {
                 waiting: Vec::new(),
@@ -71,11 +73,24 @@ impl ThreadRecord {
     }
 
     /// A record for a value created by the calling thread while it exits:
-    /// reported as exited, and it takes no hooks.
-    pub(crate) fn exiting(key: u64) -> ThreadRecord {
-        let record = ThreadRecord::current(key);
-        record.exited.store(true, Ordering::Relaxed);
-        record
+    /// reported as exited, and it takes no hooks. `id` is the thread's std
+    /// id if the crate met the thread before; then std is not asked (its
+    /// handle may be gone), and the record has no name.
+    pub(crate) fn exiting(key: u64, id: Option<ThreadId>) -> ThreadRecord {
+        let (id, name) = match id {
+            Some(id) => (Some(id), None),
+            None => identity(),
+        };
+        ThreadRecord {
+            key,
+            id,
+            name,
+            exited: AtomicBool::new(true),
+            hooks: Mutex::new(Hooks {
+                waiting: Vec::new(),
+                running: ptr::null(),
+            }),
+        }
     }
 
     /// The thread's key (see [`Thread::key`](super::Thread::key)).
@@ -83,7 +98,7 @@ impl ThreadRecord {
         self.key
     }
 
-    pub(crate) fn id(&self) -> ThreadId {
+    pub(crate) fn id(&self) -> Option<ThreadId> {
         self.id
     }
 
@@ -154,6 +169,23 @@ impl ThreadRecord {
             unsafe { (hook.run)(hook.data, &finished) };
             finished.done();
         }
+    }
+}
+
+/// The calling thread's std id and name, if std still has them.
+///
+/// `std::thread::current` panics once std has dropped the thread's handle,
+/// in the last step of its thread cleanup (on Linux a `pthread_key_create`
+/// destructor of std's own). A C library's key destructor that runs after it
+/// may be where a thread first meets the crate; there the thread has no id
+/// or name to give, and the crate carries on without them. No stable std
+/// function says whether the handle is gone, so the panic is caught: std's
+/// panic hook still runs for it (printing its message, by default), once per
+/// such thread.
+fn identity() -> (Option<ThreadId>, Option<Box<str>>) {
+    match std::panic::catch_unwind(std::thread::current) {
+        Ok(thread) => (Some(thread.id()), thread.name().map(Box::from)),
+        Err(_) => (None, None),
     }
 }
 
