@@ -27,7 +27,8 @@
 //!
 //! - [`registry`]: [`PerThread<T>`], a value per thread that the owner can
 //!   iterate, with each value attributed to its thread ([`ThreadShare`], the
-//!   one report type of every block).
+//!   one report type of every block); [`registry::PerLiveThread<T>`], whose
+//!   values are dropped as their threads exit.
 //! - [`counter`]: [`Counter`], accumulate per thread, flush to a shared total,
 //!   never lose a count.
 //! - [`scratch`]: reusable per-thread buffers ([`scratch::with_bytes`],
@@ -60,6 +61,7 @@
 //!   the owner.
 //! - **Memory follows the threads alive.** Blocks that keep state per thread
 //!   hand an exited thread's slot to the next thread and free what it kept;
+//!   [`registry::PerLiveThread`] drops each thread's value as it exits;
 //!   only [`PerThread`] keeps a value for every thread, by design, until the
 //!   owner clears it.
 
@@ -98,6 +100,10 @@ mod counter {
 #[cfg(threadkit_loom)]
 mod context {
     pub(crate) mod global;
+}
+#[cfg(threadkit_loom)]
+mod registry {
+    pub(crate) mod retire;
 }
 
 mod sync;

@@ -16,7 +16,7 @@ pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize
 pub(crate) use parking_lot::Mutex;
 
 #[cfg(threadkit_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(threadkit_loom)]
 pub(crate) use loom::cell::UnsafeCell;

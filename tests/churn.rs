@@ -18,6 +18,7 @@ use std::thread;
 use threadkit::cache::LocalCache;
 use threadkit::context::Context;
 use threadkit::last_error::LastError;
+use threadkit::registry::PerLiveThread;
 use threadkit::{arena, rng, scratch, Counter, PerThread};
 
 mod common;
@@ -188,6 +189,7 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
     let cache: LocalCache<u64, u64> = LocalCache::new(8);
     let registry: Mutex<PerThread<AtomicU64>> = Mutex::new(PerThread::new());
     let registry_ref = &registry;
+    static LIVE: PerLiveThread<Vec<u8>> = PerLiveThread::new();
     let threads = (waves * per_wave) as u64;
     let before = COUNTER.sum();
 
@@ -220,6 +222,10 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
         ),
         ("LastError", Box::new(|| LAST.set("x".repeat(100)))),
         (
+            "PerLiveThread (1 KiB each)",
+            Box::new(|| LIVE.with_or(|| vec![1; 1024], |v| assert_eq!(v.len(), 1024))),
+        ),
+        (
             "PerThread (one per wave)",
             Box::new(move || {
                 let registry = registry_ref.lock().unwrap();
@@ -236,8 +242,9 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
         match (first, last) {
             (Some(first), Some(last)) => {
                 let growth = last.saturating_sub(first);
+                let per_thread = growth as f64 * 1024.0 / (threads - per_wave as u64) as f64;
                 println!(
-                    "  {name:<26} RSS {first:>7} KiB after {per_wave} threads, {last:>7} KiB after {threads} ({growth} KiB more)"
+                    "  {name:<26} RSS {first:>7} KiB after {per_wave} threads, {last:>7} KiB after {threads} ({growth} KiB more, {per_thread:.1} B per churned thread)"
                 );
                 if let Some(bound) = bound {
                     assert!(
@@ -250,6 +257,7 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
         }
     }
     assert_eq!(COUNTER.sum() - before, threads, "no count lost");
+    assert!(LIVE.is_empty(), "each thread's value went at its exit");
     let stats = cache.stats().total;
     assert_eq!(stats.lookups(), threads, "no lookup lost");
 }

@@ -8,6 +8,8 @@ use std::thread;
 
 use threadkit::PerThread;
 
+mod common;
+
 #[test]
 fn each_thread_sees_only_its_own_value() {
     let values: PerThread<thread::ThreadId> = PerThread::new();
@@ -423,5 +425,331 @@ fn a_panicking_drop_does_not_leak_the_other_values() {
                 );
             }
         }
+    }
+}
+
+/// `PerLiveThread`: values dropped on their own thread at exit.
+mod live {
+    use std::cell::Cell;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier, Mutex};
+    use std::thread::{self, ThreadId};
+
+    use threadkit::registry::PerLiveThread;
+    use threadkit::PerThread;
+
+    use super::common::scaled;
+
+    /// Records where it was dropped.
+    struct Owned {
+        made_on: ThreadId,
+        drops: Arc<Mutex<Vec<(ThreadId, ThreadId)>>>,
+    }
+
+    impl Owned {
+        fn new(drops: &Arc<Mutex<Vec<(ThreadId, ThreadId)>>>) -> Owned {
+            Owned {
+                made_on: thread::current().id(),
+                drops: Arc::clone(drops),
+            }
+        }
+    }
+
+    impl Drop for Owned {
+        fn drop(&mut self) {
+            let on = thread::current().id();
+            self.drops.lock().unwrap().push((self.made_on, on));
+        }
+    }
+
+    #[test]
+    fn each_value_is_dropped_once_on_its_own_thread_when_it_exits() {
+        let drops = Arc::default();
+        let values = Arc::new(PerLiveThread::new());
+        let threads = scaled(8, 3);
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (values, drops) = (Arc::clone(&values), Arc::clone(&drops));
+                thread::spawn(move || {
+                    for _ in 0..10 {
+                        values.with_or(
+                            || Owned::new(&drops),
+                            |v| assert_eq!(v.made_on, thread::current().id()),
+                        );
+                    }
+                    assert!(values.with(|v| v.is_some()));
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let drops = drops.lock().unwrap();
+        assert_eq!(
+            drops.len(),
+            threads,
+            "one value per thread, each dropped once"
+        );
+        assert!(drops.iter().all(|(made, on)| made == on), "{drops:?}");
+        assert!(values.is_empty());
+    }
+
+    #[test]
+    fn a_reading_keeps_the_values_of_threads_that_exit_during_it() {
+        let drops = Arc::default();
+        let values = PerLiveThread::new();
+        let (made, reading_started) = (Barrier::new(2), Barrier::new(2));
+        thread::scope(|s| {
+            let worker = s.spawn(|| {
+                values.with_or(|| (Owned::new(&drops), 42_u32), |_| ());
+                made.wait();
+                reading_started.wait();
+            });
+            made.wait();
+            let reading = values.read();
+            reading_started.wait();
+            worker.join().unwrap(); // the worker has exited
+            assert_eq!(reading.len(), 1);
+            let entry = reading.iter_entries().next().unwrap();
+            assert_eq!(entry.value().1, 42, "still readable");
+            assert!(entry.has_exited());
+            assert!(
+                drops.lock().unwrap().is_empty(),
+                "not dropped under a reading"
+            );
+            drop(reading);
+        });
+        // Freed by the slot's next owner or, here, the registry.
+        assert!(values.is_empty(), "no live thread has a value");
+        drop(values);
+        assert_eq!(drops.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_retired_value_is_dropped_by_the_next_thread_in_its_slot() {
+        let drops = Arc::default();
+        let values = PerLiveThread::new();
+        let (made, reading_started) = (Barrier::new(2), Barrier::new(2));
+        let worker_id = thread::scope(|s| {
+            let worker = s.spawn(|| {
+                values.with_or(|| Owned::new(&drops), |_| ());
+                made.wait();
+                reading_started.wait();
+                thread::current().id()
+            });
+            made.wait();
+            let reading = values.read();
+            reading_started.wait();
+            let worker_id = worker.join().unwrap();
+            drop(reading);
+            worker_id
+        });
+        let worker_dropped = || {
+            drops
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(made, _)| *made == worker_id)
+        };
+        assert!(!worker_dropped(), "kept for the reading");
+        // Threads one at a time: the lowest free index goes first, so one of
+        // them soon gets the worker's (other tests' threads may hold it for
+        // a while).
+        for _ in 0..scaled(1000, 20) {
+            thread::scope(|s| {
+                // `join` waits for the thread's exit hooks too.
+                s.spawn(|| values.with_or(|| Owned::new(&drops), |_| ()))
+                    .join()
+                    .unwrap();
+            });
+            if worker_dropped() {
+                break;
+            }
+        }
+        assert!(worker_dropped(), "dropped by a later owner of its slot");
+    }
+
+    #[test]
+    fn clear_drops_every_value_and_threads_start_over() {
+        let drops = Arc::default();
+        let mut values = PerLiveThread::new();
+        values.with_or(|| Owned::new(&drops), |_| ());
+        values.clear();
+        assert_eq!(drops.lock().unwrap().len(), 1);
+        assert!(values.with(|v| v.is_none()));
+        values.with_or(|| Owned::new(&drops), |_| ());
+        assert_eq!(values.len(), 1);
+        // The thread claimed its slot again: its exit hook is back.
+        let values = Arc::new(values);
+        let worker = {
+            let (values, drops) = (Arc::clone(&values), Arc::clone(&drops));
+            thread::spawn(move || {
+                values.with_or(|| Owned::new(&drops), |_| ());
+            })
+        };
+        worker.join().unwrap();
+        assert_eq!(
+            drops.lock().unwrap().len(),
+            2,
+            "the worker's went at its exit"
+        );
+    }
+
+    #[test]
+    fn reentrant_with_or_keeps_the_inner_value_and_drops_the_outer() {
+        let values: PerLiveThread<u32> = PerLiveThread::new();
+        let seen = values.with_or(
+            || {
+                let inner = values.with_or(|| 1, |v| *v);
+                assert_eq!(inner, 1);
+                2
+            },
+            |v| *v,
+        );
+        assert_eq!(seen, 1);
+        assert_eq!(values.len(), 1);
+    }
+
+    #[test]
+    fn a_panicking_initialiser_stores_nothing() {
+        let values: PerLiveThread<u32> = PerLiveThread::new();
+        let result = catch_unwind(|| values.with_or(|| panic!("no"), |_| ()));
+        assert!(result.is_err());
+        assert!(values.with(|v| v.is_none()));
+    }
+
+    struct PanicsOnDrop<'a>(&'a AtomicUsize, bool);
+
+    impl Drop for PanicsOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            if self.1 {
+                panic!("drop");
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_drop_in_clear_does_not_leak_the_other_values() {
+        let dropped = AtomicUsize::new(0);
+        let values = PerLiveThread::new();
+        let (made, cleared) = (Barrier::new(5), Barrier::new(5));
+        let values = Mutex::new(values);
+        thread::scope(|s| {
+            for n in 0..4 {
+                let (values, dropped, made, cleared) = (&values, &dropped, &made, &cleared);
+                s.spawn(move || {
+                    let values = values.lock().unwrap();
+                    values.with_or(|| PanicsOnDrop(dropped, n == 1), |_| ());
+                    drop(values);
+                    made.wait();
+                    cleared.wait(); // alive while the owner clears
+                });
+            }
+            made.wait();
+            let mut values = values.lock().unwrap();
+            assert_eq!(values.len(), 4);
+            assert!(catch_unwind(AssertUnwindSafe(|| values.clear())).is_err());
+            assert_eq!(dropped.load(Ordering::Relaxed), 4, "every value dropped");
+            assert!(values.is_empty());
+            drop(values);
+            cleared.wait();
+        });
+        // Their exits found nothing more to drop.
+        assert_eq!(dropped.load(Ordering::Relaxed), 4);
+    }
+
+    thread_local! {
+        // Registered before the crate's thread-locals: destroyed after them.
+        static LATE_USE: Cell<Option<LateUse>> = const { Cell::new(None) };
+    }
+
+    static LIVE: PerLiveThread<Cell<u32>> = PerThread::dropped_at_exit();
+    static LATE_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+    struct Counted;
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            LATE_DROPS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    static LATE_LIVE: PerLiveThread<Counted> = PerLiveThread::new();
+
+    struct LateUse(Arc<AtomicBool>);
+
+    impl Drop for LateUse {
+        fn drop(&mut self) {
+            // The crate's teardown has run: a temporary value.
+            let before = LATE_DROPS.load(Ordering::Relaxed);
+            LATE_LIVE.with_or(|| Counted, |_| ());
+            let temporary = LATE_DROPS.load(Ordering::Relaxed) == before + 1;
+            let none_kept = LATE_LIVE.with(|v| v.is_none());
+            self.0.store(temporary && none_kept, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn an_exiting_thread_gets_a_temporary_value() {
+        let ok = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ok);
+        thread::spawn(move || {
+            LATE_USE.set(Some(LateUse(flag)));
+            LIVE.with_or_default(|c| c.set(1)); // registers the crate's guard
+        })
+        .join()
+        .unwrap();
+        assert!(ok.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn readings_while_threads_come_and_go_see_live_values_only_once() {
+        let made = AtomicUsize::new(0);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        struct Value(Arc<AtomicUsize>, AtomicBool);
+        impl Drop for Value {
+            fn drop(&mut self) {
+                assert!(!self.1.swap(true, Ordering::Relaxed), "dropped twice");
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let values: PerLiveThread<Value> = PerLiveThread::new();
+        let done = AtomicBool::new(false);
+        thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let reading = values.read();
+                    for value in reading.iter() {
+                        assert!(!value.1.load(Ordering::Relaxed), "read after drop");
+                    }
+                }
+            });
+            for _ in 0..scaled(50, 3) {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            values.with_or(
+                                || {
+                                    made.fetch_add(1, Ordering::Relaxed);
+                                    Value(Arc::clone(&dropped), AtomicBool::new(false))
+                                },
+                                |_| (),
+                            )
+                        })
+                    })
+                    .collect();
+                for handle in handles {
+                    handle.join().unwrap();
+                }
+            }
+            done.store(true, Ordering::Relaxed);
+        });
+        drop(values);
+        assert_eq!(
+            dropped.load(Ordering::Relaxed),
+            made.load(Ordering::Relaxed)
+        );
     }
 }

@@ -120,6 +120,17 @@ impl<S> Slot<S> {
         }
     }
 
+    /// Takes back the owner's exit hook and forgets the owner: its thread
+    /// claims the slot again on its next use. With exclusive access to the
+    /// table (no claim can run meanwhile).
+    pub(crate) fn disown(&self) {
+        let mut owner = self.owner.lock();
+        if let Some(record) = owner.take() {
+            record.remove_exit_hooks(self.address());
+        }
+        self.key.store(0, Ordering::Relaxed);
+    }
+
     fn address(&self) -> *const () {
         std::ptr::from_ref(self).cast()
     }

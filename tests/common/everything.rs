@@ -14,12 +14,14 @@ use std::sync::{Arc, Mutex};
 use threadkit::cache::LocalCache;
 use threadkit::context::Context;
 use threadkit::last_error::{LastError, Message};
+use threadkit::registry::PerLiveThread;
 use threadkit::rng::{self, Rng};
 use threadkit::scratch::{self, ScratchPool};
 use threadkit::{arena, Arena, Counter, PerThread};
 
 pub static COUNTER: Counter = Counter::with_batch(8);
 pub static VALUES: PerThread<AtomicU64> = PerThread::new();
+pub static LIVE: PerLiveThread<AtomicU64> = PerLiveThread::new();
 static POOL: ScratchPool<Vec<u32>> = ScratchPool::new();
 static ARENA: Arena = Arena::new();
 pub static CONFIG: Context<&str> = Context::new();
@@ -56,6 +58,15 @@ pub fn exercise_everything(failures: &Failures) {
         value.fetch_add(1, Ordering::Relaxed);
         ensure(VALUES.get().is_some(), || "get after get_or".into())?;
         ensure(VALUES.iter().count() >= 1, || "iter".into())
+    });
+    check(failures, "live registry", || {
+        let n = LIVE.with_or_default(|v| v.fetch_add(1, Ordering::Relaxed) + 1);
+        ensure(n >= 1, || "with_or_default".into())?;
+        // Some while the thread is live, None once it exits (the value
+        // above was a temporary then): both are right.
+        let _ = LIVE.with(|v| v.map(|v| v.load(Ordering::Relaxed)));
+        let reading = LIVE.read();
+        ensure(reading.iter().count() == reading.len(), || "read".into())
     });
     check(failures, "counter", || {
         COUNTER.add(2);

@@ -1,4 +1,5 @@
-//! [`PerThread<T>`]: a value per thread, which the owner can iterate.
+//! [`PerThread<T>`]: a value per thread, which the owner can iterate; and
+//! [`PerLiveThread<T>`], whose values go with their threads.
 //!
 //! Each thread that calls [`PerThread::get_or`] gets its own `T`, created on
 //! first use; whoever holds the `PerThread` can visit every thread's value,
@@ -40,7 +41,10 @@
 //! owner calls `clear`. [`Counter`](crate::Counter) is built differently for
 //! that reason: it folds an exited thread's count into the next thread that
 //! takes its slot, so it stays as small as the largest number of threads
-//! alive at once.
+//! alive at once. When a thread's value should go with the thread
+//! (connections, large buffers), use [`PerLiveThread`] instead: it drops
+//! each value on its own thread as the thread exits, and hands out values
+//! inside closures and readings, since no reference may outlive that drop.
 //!
 //! Values live in separate heap allocations, but small ones written often by
 //! their threads can still share a cache line; wrap them in
@@ -79,6 +83,11 @@
 //! let total: u64 = hits.iter_mut().map(|c| c.get()).sum();
 //! assert_eq!(total, 400);
 //! ```
+
+mod live;
+mod retire;
+
+pub use live::{PerLiveThread, Reading};
 
 use std::fmt;
 use std::iter::FusedIterator;
@@ -155,6 +164,27 @@ impl<T: Send> PerThread<T> {
             slots: Table::new(),
             orphans: Stack::new(),
         }
+    }
+
+    /// Creates an empty [`PerLiveThread`]: the other policy, where each
+    /// thread's value is dropped on that thread when it exits (so memory
+    /// follows the threads alive), and values are reached inside closures.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::registry::PerLiveThread;
+    /// use threadkit::PerThread;
+    ///
+    /// static CONNECTIONS: PerLiveThread<Vec<u8>> = PerThread::dropped_at_exit();
+    /// std::thread::spawn(|| CONNECTIONS.with_or(|| vec![0; 4096], |c| c.len()))
+    ///     .join()
+    ///     .unwrap();
+    /// assert!(CONNECTIONS.is_empty());
+    /// ```
+    #[must_use]
+    pub const fn dropped_at_exit() -> PerLiveThread<T> {
+        PerLiveThread::new()
     }
 
     /// Returns the calling thread's value, if it has one.
