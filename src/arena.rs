@@ -73,7 +73,17 @@ pub const DEFAULT_MAX_BYTES: usize = 1 << 20;
 
 crate::scratch::local_pool! {
     /// The arenas behind [`with`].
-    static DEFAULT: Bump = (DEFAULT_MAX_ARENAS, DEFAULT_MAX_BYTES);
+    static DEFAULT: Bump = (
+        DEFAULT_MAX_ARENAS,
+        DEFAULT_MAX_BYTES,
+        crate::thread::id::drain::ARENA
+    );
+}
+
+/// Empties the calling thread's thread-local arena: for the crate's exit
+/// key, at a thread's very end.
+pub(crate) fn drain_thread_local() {
+    DEFAULT.drain_local();
 }
 
 /// Runs `f` with the calling thread's bump arena, and releases everything

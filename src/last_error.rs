@@ -305,6 +305,10 @@ impl<E: 'static> LastError<E> {
                 let at = match slots.iter().position(|slot| slot.id == id) {
                     Some(at) => at,
                     None => {
+                        if slots.is_empty() {
+                            // The thread's first slot: see `drain_thread_local`.
+                            crate::thread::id::watch_exit(crate::thread::id::drain::LAST_ERROR);
+                        }
                         let alive = self
                             .alive
                             .get_or_init(|| Arc::new(Alive(AtomicBool::new(true))));
@@ -325,6 +329,22 @@ impl<E: 'static> LastError<E> {
             .ok()
             .flatten()
     }
+}
+
+/// Drops the calling thread's slots: for the crate's exit key, at a
+/// thread's very end. A thread whose first use of a `LastError` came after
+/// its thread-local destructors ran (from a C library's key destructor) has
+/// slots whose own destructor never runs; this frees them.
+pub(crate) fn drain_thread_local() {
+    let slots = SLOTS
+        .try_with(|slots| {
+            slots
+                .try_borrow_mut()
+                .map(|mut slots| std::mem::take(&mut *slots))
+        })
+        .ok()
+        .and_then(Result::ok);
+    drop(slots);
 }
 
 impl<E: 'static> Default for LastError<E> {

@@ -304,3 +304,69 @@ fn every_entry_point_works_in_a_foreign_destructor_of_a_std_thread_at_first_cont
     assert_eq!(gone, 16, "one caught panic per thread");
     assert!(ids.iter().all(Option::is_none), "{ids:?}");
 }
+
+/// Counts its drops.
+struct Tracked;
+
+static TRACKED_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        TRACKED_DROPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+static KEPT: threadkit::LastError<Tracked> = threadkit::LastError::new();
+
+unsafe extern "C" fn keep_an_error(_: *mut c_void) {
+    // First contact: this thread's slots are made now, after its
+    // thread-local destructors, so their own destructor never runs.
+    KEPT.set(Tracked);
+    threadkit::scratch::with_bytes(|b| b.extend_from_slice(&[1; 4096]));
+}
+
+extern "C" fn c_thread_keeping_an_error(key: *mut c_void) -> *mut c_void {
+    // SAFETY: as in `c_thread`.
+    unsafe { pthread_setspecific(key as usize as c_uint, std::ptr::dangling::<c_void>()) };
+    std::ptr::null_mut()
+}
+
+/// What a first contact in a foreign destructor keeps for its thread (an
+/// error in a `LastError`, a scratch buffer) is freed at the thread's very
+/// end (by the crate's exit key); LeakSanitizer checks the buffers, the
+/// drop count the errors.
+#[test]
+fn what_a_first_contact_in_a_foreign_destructor_keeps_is_freed() {
+    static KEY: OnceLock<c_uint> = OnceLock::new();
+    let key = *KEY.get_or_init(|| {
+        let mut key = 0;
+        // SAFETY: as in `foreign_key`.
+        assert_eq!(
+            unsafe { pthread_key_create(&mut key, Some(keep_an_error)) },
+            0
+        );
+        key
+    });
+    let threads = 20;
+    for _ in 0..threads {
+        let mut thread = 0;
+        // SAFETY: as in the first test.
+        unsafe {
+            assert_eq!(
+                pthread_create(
+                    &mut thread,
+                    std::ptr::null(),
+                    c_thread_keeping_an_error,
+                    key as usize as *mut c_void
+                ),
+                0
+            );
+            assert_eq!(pthread_join(thread, std::ptr::null_mut()), 0);
+        }
+    }
+    assert_eq!(
+        TRACKED_DROPS.load(Ordering::Relaxed),
+        threads,
+        "every error dropped"
+    );
+}

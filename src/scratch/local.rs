@@ -10,7 +10,9 @@ use super::{Reuse, Scratch, ScratchPool};
 
 /// Declares built-in [`LocalPool`]s, each with its own `thread_local!`.
 macro_rules! local_pool {
-    ($($(#[$attr:meta])* static $name:ident: $t:ty = ($max_buffers:expr, $max_bytes:expr);)*) => {$(
+    ($($(#[$attr:meta])* static $name:ident: $t:ty = (
+        $max_buffers:expr, $max_bytes:expr, $drain:expr $(,)?
+    );)*) => {$(
         $(#[$attr])*
         static $name: $crate::scratch::LocalPool<$name::Hot> =
             $crate::scratch::LocalPool::new($max_buffers, $max_bytes);
@@ -21,8 +23,14 @@ macro_rules! local_pool {
             use super::*;
 
             ::std::thread_local! {
-                static HOT: ::std::cell::RefCell<$t> =
-                    ::std::cell::RefCell::new(<$t as ::std::default::Default>::default());
+                static HOT: ::std::cell::RefCell<$t> = {
+                    // Once per thread: if this is a first use after the
+                    // thread's thread-local destructors ran, this buffer's
+                    // own destructor never will; the crate's exit key
+                    // empties it instead (see `thread::id::watch_exit`).
+                    $crate::thread::id::watch_exit($drain);
+                    ::std::cell::RefCell::new(<$t as ::std::default::Default>::default())
+                };
             }
 
             pub(crate) struct Hot;
@@ -113,8 +121,13 @@ impl<H: Hot> LocalPool<H> {
     }
 
     pub(crate) fn release(&self) {
-        drop(Self::inspect_local(|value| Some(mem::take(value))));
+        self.drain_local();
         self.pool.release();
+    }
+
+    /// Drops the thread-local buffer's memory (if it is not in use).
+    pub(crate) fn drain_local(&self) {
+        drop(Self::inspect_local(|value| Some(mem::take(value))));
     }
 }
 

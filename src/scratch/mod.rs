@@ -97,9 +97,28 @@ pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
 
 local_pool! {
     /// The pool behind [`with_bytes`] and [`bytes`].
-    static BYTES: Vec<u8> = (DEFAULT_MAX_BUFFERS, DEFAULT_MAX_BYTES);
+    static BYTES: Vec<u8> = (
+        DEFAULT_MAX_BUFFERS,
+        DEFAULT_MAX_BYTES,
+        crate::thread::id::drain::SCRATCH_BYTES
+    );
     /// The pool behind [`with_string`] and [`string`].
-    static STRINGS: String = (DEFAULT_MAX_BUFFERS, DEFAULT_MAX_BYTES);
+    static STRINGS: String = (
+        DEFAULT_MAX_BUFFERS,
+        DEFAULT_MAX_BYTES,
+        crate::thread::id::drain::SCRATCH_STRINGS
+    );
+}
+
+/// Empties the calling thread's thread-local byte buffer: for the crate's
+/// exit key, at a thread's very end.
+pub(crate) fn drain_bytes() {
+    BYTES.drain_local();
+}
+
+/// The same for the string buffer.
+pub(crate) fn drain_strings() {
+    STRINGS.drain_local();
 }
 
 /// The capacity, in bytes, that the calling thread keeps in the buffers of

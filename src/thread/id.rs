@@ -255,6 +255,7 @@ mod late_exit {
 
         unsafe extern "C" fn run(_: *mut c_void) {
             super::exit_late();
+            super::drain_thread_locals();
         }
 
         static KEY: OnceLock<Option<c_uint>> = OnceLock::new();
@@ -277,10 +278,64 @@ mod late_exit {
     pub(super) fn watch() {}
 }
 
+/// The crate's thread-locals that own memory and have destructors of their
+/// own, as bits for [`watch_exit`].
+pub(crate) mod drain {
+    pub(crate) const SCRATCH_BYTES: u8 = 1;
+    pub(crate) const SCRATCH_STRINGS: u8 = 2;
+    pub(crate) const ARENA: u8 = 4;
+    pub(crate) const LAST_ERROR: u8 = 8;
+}
+
+thread_local! {
+    /// Which of [`drain`]'s thread-locals this thread has initialised. No
+    /// destructor.
+    static TO_DRAIN: Cell<u8> = const { Cell::new(0) };
+}
+
+/// Notes that the calling thread initialised the thread-local `what` (a
+/// [`drain`] bit), and makes sure the crate's exit key runs at the thread's
+/// very end (Linux), where [`drain_thread_locals`] empties it in case its
+/// own destructor never runs. Called once per thread per thread-local,
+/// outside hot paths.
+pub(crate) fn watch_exit(what: u8) {
+    TO_DRAIN.with(|to_drain| to_drain.set(to_drain.get() | what));
+    late_exit::watch();
+}
+
+/// Empties, at the thread's very end, the crate's thread-locals that own
+/// memory: after the thread's thread-local destructors, so a normal
+/// thread's are gone already (nothing to do); a thread that first used them
+/// later (from a C library's key destructor) registered destructors that
+/// glibc never runs, and would leak them. Only those the thread initialised:
+/// touching another now would register its destructor too late as well.
+#[cfg(all(target_os = "linux", not(miri)))]
+fn drain_thread_locals() {
+    let what = TO_DRAIN.with(Cell::get);
+    if what & drain::SCRATCH_BYTES != 0 {
+        crate::scratch::drain_bytes();
+    }
+    if what & drain::SCRATCH_STRINGS != 0 {
+        crate::scratch::drain_strings();
+    }
+    if what & drain::ARENA != 0 {
+        crate::arena::drain_thread_local();
+    }
+    if what & drain::LAST_ERROR != 0 {
+        crate::last_error::drain_thread_local();
+    }
+}
+
 /// [`late_exit`]'s destructor: the guard's work, if the guard has not run.
 #[cfg(all(target_os = "linux", not(miri)))]
 fn exit_late() {
-    // `exit` does nothing if the guard ran: the usual case.
+    // Not live: never registered (the key was set for `drain_thread_locals`
+    // alone), or the guard ran (the usual case). Either way the guard is
+    // not touched: touching it now would register its destructor too late,
+    // leaving glibc a node it never frees.
+    if current().is_none() {
+        return;
+    }
     if let Ok(Some(record)) = GUARD.try_with(|guard| guard.record.get().cloned()) {
         exit(&record);
     }
