@@ -6,17 +6,22 @@
 //! can swap them for loom's model-checked versions (the pattern of
 //! crossbeam-utils' `primitive` module). Such a build compiles only the
 //! protocols loom checks: the counter's tally, the context's global cell,
-//! and the owned-slot protocol with its exit hooks (see `lib.rs`); the rest of
+//! the histogram's per-thread recorder, `PerLiveThread`'s readings, and the
+//! owned-slot protocol with its exit hooks (see `lib.rs`); the rest of
 //! the crate rests on thread-locals, which loom's threads share.
 
 #[cfg(not(threadkit_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+};
 
 #[cfg(not(threadkit_loom))]
 pub(crate) use parking_lot::Mutex;
 
 #[cfg(threadkit_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
+};
 
 #[cfg(threadkit_loom)]
 pub(crate) use loom::cell::UnsafeCell;

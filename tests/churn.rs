@@ -190,12 +190,25 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
     let registry: Mutex<PerThread<AtomicU64>> = Mutex::new(PerThread::new());
     let registry_ref = &registry;
     static LIVE: PerLiveThread<Vec<u8>> = PerLiveThread::new();
+    static LATENCY: threadkit::Histogram = threadkit::Histogram::new();
+    threadkit::counter! {
+        static DECLARED;
+    }
     let threads = (waves * per_wave) as u64;
     let before = COUNTER.sum();
 
     type Work<'a> = Box<dyn Fn() + Sync + 'a>;
     let blocks: Vec<(&str, Work<'_>)> = vec![
         ("Counter", Box::new(|| COUNTER.inc())),
+        ("counter!", Box::new(|| DECLARED.inc())),
+        (
+            "Histogram (1 µs–10 s)",
+            Box::new(|| {
+                for exponent in 10..34 {
+                    LATENCY.record(1 << exponent);
+                }
+            }),
+        ),
         (
             "scratch::with_bytes",
             Box::new(|| scratch::with_bytes(|b| b.extend_from_slice(&[1; 1024]))),
@@ -257,6 +270,8 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
         }
     }
     assert_eq!(COUNTER.sum() - before, threads, "no count lost");
+    assert_eq!(DECLARED.sum(), threads, "no count of counter! lost");
+    assert_eq!(LATENCY.snapshot().count(), 24 * threads, "no value lost");
     assert!(LIVE.is_empty(), "each thread's value went at its exit");
     let stats = cache.stats().total;
     assert_eq!(stats.lookups(), threads, "no lookup lost");

@@ -350,3 +350,221 @@ fn adds_from_thread_local_destructors_are_counted() {
         "teardown adds reach the shared total"
     );
 }
+
+/// Counters declared with `threadkit::counter!`.
+mod declared {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Barrier};
+    use std::thread;
+
+    use super::common::scaled;
+
+    threadkit::counter! {
+        /// Requests served.
+        pub static REQUESTS;
+        pub(crate) static BYTES(batch = 1 << 20);
+        static SMALL_BATCH(batch = 10)
+    }
+
+    threadkit::counter! {
+        static SOLO;
+    }
+
+    #[test]
+    fn declarations_take_attributes_visibility_and_a_batch() {
+        assert_eq!(REQUESTS.batch(), threadkit::Counter::new().batch());
+        assert_eq!(BYTES.batch(), 1 << 20);
+        assert_eq!(SMALL_BATCH.batch(), 10);
+        SOLO.inc();
+        assert_eq!(SOLO.sum(), 1);
+    }
+
+    threadkit::counter! {
+        static SEED_REQUESTS(batch = 1000);
+        static SEED_BYTES(batch = 1000);
+    }
+
+    /// The seed's scenario: 8 threads of 10 000 requests of 256 bytes;
+    /// half the threads exit before their first flush could happen (they
+    /// serve fewer requests than the batch).
+    #[test]
+    fn eight_threads_of_requests_count_exactly_some_exiting_before_a_flush() {
+        let (per_thread, short) = (scaled(10_000, 50), scaled(999, 10));
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                thread::spawn(move || {
+                    let requests = if t % 2 == 0 { per_thread } else { short };
+                    for _ in 0..requests {
+                        SEED_REQUESTS.inc();
+                        SEED_BYTES.add(256);
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let requests = 4 * per_thread + 4 * short;
+        assert_eq!(SEED_REQUESTS.sum(), requests);
+        assert_eq!(SEED_BYTES.sum(), 256 * requests);
+        // Every thread has exited (joined): everything was flushed.
+        assert_eq!(SEED_REQUESTS.approx(), requests);
+        assert_eq!(SEED_BYTES.approx(), 256 * requests);
+    }
+
+    threadkit::counter! {
+        static MONOTONIC(batch = 7);
+    }
+
+    #[test]
+    fn sum_never_decreases_while_threads_add_and_exit() {
+        let done = AtomicBool::new(false);
+        let waves = scaled(50, 3);
+        let before = MONOTONIC.sum();
+        thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let mut last = 0;
+                while !done.load(Ordering::Acquire) {
+                    let now = MONOTONIC.sum();
+                    assert!(now >= last, "sum went from {last} down to {now}");
+                    let approx = MONOTONIC.approx();
+                    assert!(approx <= MONOTONIC.sum(), "approx ahead of a later sum");
+                    last = now;
+                }
+            });
+            for _ in 0..waves {
+                let threads: Vec<_> = (0..4)
+                    .map(|_| {
+                        thread::spawn(|| {
+                            for _ in 0..scaled(500, 10) {
+                                MONOTONIC.inc();
+                            }
+                        })
+                    })
+                    .collect();
+                for thread in threads {
+                    thread.join().unwrap();
+                }
+            }
+            done.store(true, Ordering::Release);
+            reader.join().unwrap();
+        });
+        assert_eq!(MONOTONIC.sum() - before, waves * 4 * scaled(500, 10));
+    }
+
+    threadkit::counter! {
+        static TRAILING(batch = 100);
+    }
+
+    #[test]
+    fn approx_trails_by_less_than_a_batch_per_running_thread_and_flush_publishes() {
+        let (added, flushed) = (Barrier::new(3), Barrier::new(3));
+        thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    TRAILING.add(250); // two batches flushed, 50 pending
+                    added.wait();
+                    flushed.wait();
+                });
+            }
+            added.wait();
+            let (approx, sum) = (TRAILING.approx(), TRAILING.sum());
+            assert_eq!(sum, 500);
+            assert!(sum - approx < 2 * 100, "approx {approx}, sum {sum}");
+            TRAILING.add(30);
+            TRAILING.flush();
+            assert!(TRAILING.approx() >= approx + 30);
+            flushed.wait();
+        });
+    }
+
+    threadkit::counter! {
+        static NAMED;
+    }
+
+    #[test]
+    fn per_thread_attributes_counts_to_named_threads() {
+        thread::scope(|s| {
+            for (name, n) in [("a", 3), ("b", 4)] {
+                thread::Builder::new()
+                    .name(name.into())
+                    .spawn_scoped(s, move || NAMED.add(n))
+                    .unwrap()
+                    .join()
+                    .unwrap();
+            }
+        });
+        let shares = NAMED.per_thread();
+        let total: u64 = shares.iter().map(|share| *share.value()).sum();
+        assert_eq!(total, 7);
+        // One of the two may have reused the other's slot, and so be
+        // reported with the exited one's count as unattributed.
+        assert!(shares
+            .iter()
+            .any(|share| share.thread_name() == Some("b") && *share.value() == 4));
+    }
+
+    threadkit::counter! {
+        static REUSED(batch = 1000);
+    }
+
+    #[test]
+    fn many_short_threads_keep_memory_bounded_and_counts_exact() {
+        let threads = scaled(500, 10);
+        for _ in 0..threads {
+            thread::spawn(|| REUSED.add(3)).join().unwrap();
+        }
+        assert_eq!(REUSED.sum(), 3 * threads);
+        let slots = REUSED.per_thread().len();
+        assert!(slots < 64, "{slots} shares for one thread at a time");
+    }
+
+    threadkit::counter! {
+        static IN_DESTRUCTORS(batch = 1000);
+    }
+
+    struct AddsOnDrop(Arc<AtomicBool>);
+
+    impl Drop for AddsOnDrop {
+        fn drop(&mut self) {
+            IN_DESTRUCTORS.add(5);
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    thread_local! {
+        static EARLY: Cell<Option<AddsOnDrop>> = const { Cell::new(None) };
+        static LATE: Cell<Option<AddsOnDrop>> = const { Cell::new(None) };
+    }
+
+    #[test]
+    fn adds_from_thread_local_destructors_are_counted() {
+        let before = IN_DESTRUCTORS.sum();
+        let ran = Arc::new(AtomicBool::new(false));
+        let late_ran = Arc::new(AtomicBool::new(false));
+        let (early, late) = (Arc::clone(&ran), Arc::clone(&late_ran));
+        thread::spawn(move || {
+            // Destroyed after the crate's thread-locals (registered first).
+            EARLY.set(Some(AddsOnDrop(early)));
+            IN_DESTRUCTORS.add(1);
+            // Destroyed before them.
+            LATE.set(Some(AddsOnDrop(late)));
+        })
+        .join()
+        .unwrap();
+        assert!(ran.load(Ordering::Relaxed) && late_ran.load(Ordering::Relaxed));
+        assert_eq!(IN_DESTRUCTORS.sum() - before, 11);
+        assert_eq!(IN_DESTRUCTORS.approx(), IN_DESTRUCTORS.sum(), "all flushed");
+    }
+
+    #[test]
+    fn debug_shows_the_counts() {
+        threadkit::counter! {
+            static SHOWN;
+        }
+        SHOWN.add(2);
+        let shown = format!("{SHOWN:?}");
+        assert!(shown.contains("sum: 2"), "{shown}");
+    }
+}

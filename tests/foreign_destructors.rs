@@ -240,6 +240,8 @@ fn check_matrix(touch_first: bool, std_threads: bool) -> (Vec<Option<ThreadId>>,
     let threads = 16;
     let failures: Failures = Arc::default();
     let before = everything::COUNTER.sum();
+    let declared_before = everything::DECLARED.sum();
+    let recorded_before = everything::HISTOGRAM.snapshot().count();
     let gone_before = HANDLE_GONE.load(Ordering::Relaxed);
     let mut ids = Vec::new();
     for _ in 0..threads {
@@ -272,6 +274,16 @@ fn check_matrix(touch_first: bool, std_threads: bool) -> (Vec<Option<ThreadId>>,
         everything::COUNTER.sum() - before,
         runs * ADDED_PER_RUN * threads as u64,
         "every count reached the total"
+    );
+    assert_eq!(
+        everything::DECLARED.sum() - declared_before,
+        runs * ADDED_PER_RUN * threads as u64,
+        "every count of the declared counter reached the total"
+    );
+    assert_eq!(
+        everything::HISTOGRAM.snapshot().count() - recorded_before,
+        runs * ADDED_PER_RUN * threads as u64,
+        "every value recorded reached the histogram"
     );
     (ids, HANDLE_GONE.load(Ordering::Relaxed) - gone_before)
 }

@@ -643,3 +643,60 @@ range_properties! {
     range_usize: usize;
     range_isize: isize;
 }
+
+// ---------------------------------------------------------------------------
+// `Histogram`: quantiles within the stated error of the exact ones
+
+/// Values of one of several shapes: small exact ones, a narrow band, a
+/// latency-like spread in nanoseconds, and anything in `u64`.
+fn histogram_values() -> impl Strategy<Value = Vec<u64>> {
+    let value = prop_oneof![
+        0..200_u64,
+        10_000..10_500_u64,
+        (10_u32..34, any::<u64>()).prop_map(|(bits, v)| v >> (64 - bits)),
+        any::<u64>(),
+    ];
+    prop::collection::vec(value, 1..scaled(400, 40))
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every quantile is within `relative_error` of the exact quantile of
+    /// the sorted values (the value of rank ⌈q·n⌉, at least 1); count, sum,
+    /// min and max are exact. Values are recorded from two threads.
+    #[test]
+    fn histogram_quantiles_are_within_the_stated_error(
+        values in histogram_values(),
+        bits in 1_u32..=10,
+        qs in prop::collection::vec(0.0..=1.0_f64, 1..8),
+    ) {
+        let histogram = threadkit::Histogram::with_precision(bits);
+        let (a, b) = values.split_at(values.len() / 2);
+        std::thread::scope(|s| {
+            for half in [a, b] {
+                let histogram = &histogram;
+                s.spawn(move || half.iter().for_each(|&v| histogram.record(v)));
+            }
+        });
+        let snapshot = histogram.snapshot();
+        let mut sorted = values.clone();
+        sorted.sort_unstable();
+        let n = sorted.len() as u64;
+        prop_assert_eq!(snapshot.count(), n);
+        prop_assert_eq!(snapshot.sum(), sorted.iter().map(|&v| u128::from(v)).sum::<u128>());
+        prop_assert_eq!(snapshot.min(), sorted.first().copied());
+        prop_assert_eq!(snapshot.max(), sorted.last().copied());
+        for q in qs.into_iter().chain([0.0, 0.5, 0.99, 1.0]) {
+            let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
+            let exact = sorted[(rank - 1) as usize];
+            let reported = snapshot.quantile(q).unwrap();
+            // |reported - exact| <= exact * 2^-(bits+1), in integers.
+            let error = u128::from(reported.abs_diff(exact)) << (bits + 1);
+            prop_assert!(
+                error <= u128::from(exact),
+                "q {} (rank {} of {}): reported {}, exact {}", q, rank, n, reported, exact
+            );
+        }
+    }
+}

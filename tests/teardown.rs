@@ -14,7 +14,10 @@ mod common;
 use common::scaled;
 #[path = "common/everything.rs"]
 mod everything;
-use everything::{exercise_everything, Failures, ADDED_PER_RUN, CACHE, CONFIG, COUNTER, VALUES};
+use everything::{
+    exercise_everything, Failures, ADDED_PER_RUN, CACHE, CONFIG, COUNTER, DECLARED, HISTOGRAM,
+    VALUES,
+};
 
 struct Exercise(Failures);
 
@@ -35,6 +38,8 @@ fn every_entry_point_works_from_thread_local_destructors() {
     let threads = scaled(8, 2);
     let failures: Failures = Arc::default();
     let before = COUNTER.sum();
+    let declared_before = DECLARED.sum();
+    let recorded_before = HISTOGRAM.snapshot().count();
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let failures = Arc::clone(&failures);
@@ -56,6 +61,14 @@ fn every_entry_point_works_from_thread_local_destructors() {
     assert!(failures.is_empty(), "{failures:#?}");
     // Counts from the destructors arrived: three runs per thread.
     assert_eq!(COUNTER.sum() - before, 3 * ADDED_PER_RUN * threads);
+    assert_eq!(
+        DECLARED.sum() - declared_before,
+        3 * ADDED_PER_RUN * threads
+    );
+    assert_eq!(
+        HISTOGRAM.snapshot().count() - recorded_before,
+        3 * ADDED_PER_RUN * threads
+    );
     let created: u64 = VALUES.iter().map(|v| v.load(Ordering::Relaxed)).sum();
     assert_eq!(created, 3 * threads);
     // The cache counted every lookup, teardown ones included.

@@ -68,7 +68,15 @@
 //! assert!(BYTES.approx() <= BYTES.sum());
 //! ```
 
+mod declared;
 mod tally;
+
+pub use declared::StaticCounter;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use super::declared::{Key, Local};
+}
 
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
@@ -242,18 +250,40 @@ impl Counter {
     /// Adds `n` to the calling thread's own slot.
     #[inline]
     fn add_to(&self, local: &Local, n: u64) {
-        if local.tally.add(n, self.batch) {
-            self.flush_full(local);
+        if local.tally.add(n) {
+            self.settle(local);
         }
     }
 
     #[cold]
-    fn flush_full(&self, local: &Local) {
-        local.tally.flush(self.total());
+    fn settle(&self, local: &Local) {
+        local.tally.settle(self.total(), self.batch);
     }
 
     #[cold]
     fn add_slow(&self, n: u64) {
+        match self.claim() {
+            Some(local) => self.add_to(local, n),
+            // No slot: the thread is exiting, and its index may already
+            // belong to another thread.
+            None => tally::add_unslotted(&self.unslotted, self.total(), n),
+        }
+    }
+
+    /// The calling thread's tally, claimed if need be, for a declared
+    /// counter's thread-local; `None` if the thread is exiting.
+    fn claim_tally(&self) -> Option<&Tally> {
+        self.claim().map(|local| &local.tally)
+    }
+
+    /// The slow half of an add to `tally`, the calling thread's own.
+    fn settle_tally(&self, tally: &Tally) {
+        tally.settle(self.total(), self.batch);
+    }
+
+    /// The calling thread's slot, claimed if need be; `None` if the thread
+    /// is exiting (and so may not have one).
+    fn claim(&self) -> Option<&Local> {
         let total = self.total();
         let (local, ()) = self.slots.claim(|local, previous| {
             if previous {
@@ -265,12 +295,7 @@ impl Counter {
                 .total
                 .store(std::ptr::from_ref(total).cast_mut(), Ordering::Relaxed);
         });
-        match local {
-            Some(slot) => self.add_to(slot.state(), n),
-            // No slot: the thread is exiting, and its index may already
-            // belong to another thread.
-            None => tally::add_unslotted(&self.unslotted, total, n),
-        }
+        local.map(|slot| slot.state())
     }
 
     /// Moves the calling thread's pending amount into the shared total, so

@@ -30,17 +30,51 @@ pub(crate) struct Tally {
     flushed: AtomicU64,
     /// The part of `count` added by earlier owners.
     base: AtomicU64,
+    /// The `count` at which the owner next looks at its pending amount:
+    /// `flushed + batch`, or 0 (look on every add) where that would wrap,
+    /// and before the owner's first add. Owner only; readers never load it.
+    limit: AtomicU64,
 }
 
 impl Tally {
-    /// Adds `n`; returns whether the pending amount has reached `batch`, in
-    /// which case the caller should [`flush`](Tally::flush). Owner only.
+    /// A tally at zero whose every add is sent to the slow path (its limit
+    /// is 0): the placeholder of a declared counter's thread-local before
+    /// the thread has a slot.
+    #[cfg(not(threadkit_loom))]
+    pub(crate) const fn idle() -> Tally {
+        Tally {
+            count: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
+            base: AtomicU64::new(0),
+            limit: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds `n`; returns whether the count has reached the owner's limit, in
+    /// which case the caller should [`settle`](Tally::settle). Owner only.
+    ///
+    /// One load, one store and one compare against memory: the limit
+    /// (`flushed + batch`) is kept precomputed so that the hot path does not
+    /// subtract.
     #[inline]
     #[must_use]
-    pub(crate) fn add(&self, n: u64, batch: u64) -> bool {
+    pub(crate) fn add(&self, n: u64) -> bool {
         let count = self.count.load(Ordering::Relaxed).wrapping_add(n);
         self.count.store(count, Ordering::Relaxed);
-        count.wrapping_sub(self.flushed.load(Ordering::Relaxed)) >= batch
+        count >= self.limit.load(Ordering::Relaxed)
+    }
+
+    /// The slow half of [`add`](Tally::add): flushes if the pending amount
+    /// has reached `batch` (computed with wrapping arithmetic, so a count
+    /// that wraps at 2⁶⁴ still flushes on time), then sets the next limit.
+    /// Owner only.
+    pub(crate) fn settle(&self, total: &AtomicU64, batch: u64) {
+        let count = self.count.load(Ordering::Relaxed);
+        if count.wrapping_sub(self.flushed.load(Ordering::Relaxed)) >= batch {
+            self.flush(total);
+        }
+        let limit = self.flushed.load(Ordering::Relaxed).checked_add(batch);
+        self.limit.store(limit.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Moves the pending amount into `total`. Owner only (an exit hook runs
@@ -124,8 +158,8 @@ mod loom_tests {
     impl Model {
         /// `Counter::add` on the slot the calling thread owns.
         fn add(&self, slot: usize, n: u64, batch: u64) {
-            if self.slots[slot].add(n, batch) {
-                self.slots[slot].flush(&self.total);
+            if self.slots[slot].add(n) {
+                self.slots[slot].settle(&self.total, batch);
             }
         }
 

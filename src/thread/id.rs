@@ -87,10 +87,12 @@ thread_local! {
 /// `const`-initialised thread-local that has no destructor.
 #[inline]
 pub(crate) fn current() -> Option<Thread> {
-    match STATE.with(Cell::get) {
+    // Matched inside the closure: returning the whole `State` made the
+    // compiler test its tag once more, for `with`'s own error case.
+    STATE.with(|state| match state.get() {
         State::Live(thread) => Some(thread),
         State::Fresh | State::Exiting { .. } => None,
-    }
+    })
 }
 
 /// The calling thread's key and last position if it is exiting, without

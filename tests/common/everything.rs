@@ -17,11 +17,17 @@ use threadkit::last_error::{LastError, Message};
 use threadkit::registry::PerLiveThread;
 use threadkit::rng::{self, Rng};
 use threadkit::scratch::{self, ScratchPool};
-use threadkit::{arena, Arena, Counter, PerThread};
+use threadkit::{arena, Arena, Counter, Histogram, PerThread};
 
 pub static COUNTER: Counter = Counter::with_batch(8);
 pub static VALUES: PerThread<AtomicU64> = PerThread::new();
 pub static LIVE: PerLiveThread<AtomicU64> = PerLiveThread::new();
+/// Gets `ADDED_PER_RUN` values per run.
+pub static HISTOGRAM: Histogram = Histogram::new();
+threadkit::counter! {
+    /// Counts like `COUNTER`, through `counter!`.
+    pub static DECLARED(batch = 8);
+}
 static POOL: ScratchPool<Vec<u32>> = ScratchPool::new();
 static ARENA: Arena = Arena::new();
 pub static CONFIG: Context<&str> = Context::new();
@@ -75,6 +81,22 @@ pub fn exercise_everything(failures: &Failures) {
         let _ = COUNTER.approx();
         let _ = COUNTER.per_thread();
         ensure(COUNTER.sum() >= ADDED_PER_RUN, || "sum".into())
+    });
+    check(failures, "declared counter", || {
+        DECLARED.add(2);
+        DECLARED.inc();
+        DECLARED.flush();
+        let _ = DECLARED.approx();
+        let _ = DECLARED.per_thread();
+        ensure(DECLARED.sum() >= ADDED_PER_RUN, || "sum".into())
+    });
+    check(failures, "histogram", || {
+        HISTOGRAM.record(2);
+        HISTOGRAM.record_n(1_000_000, 2);
+        let snapshot = HISTOGRAM.snapshot();
+        let _ = HISTOGRAM.per_thread();
+        ensure(snapshot.count() >= ADDED_PER_RUN, || "count".into())?;
+        ensure(snapshot.max() >= Some(1_000_000), || "max".into())
     });
     check(failures, "scratch", || {
         let len = scratch::with_bytes(|buf| {

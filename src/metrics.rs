@@ -1,0 +1,206 @@
+//! With the `metrics` feature: threadkit's counters and histograms as
+//! handles of the [`metrics`] facade, so that a recorder can keep what
+//! `metrics::counter!` and `metrics::histogram!` report in per-thread
+//! storage.
+//!
+//! - [`Counter`] and [`StaticCounter`] implement [`CounterFn`].
+//!   [`increment`](CounterFn::increment) is [`Counter::add`].
+//!   [`absolute`](CounterFn::absolute) ("set to at least") has no exact
+//!   per-thread meaning: it adds the difference between the value and the
+//!   current [`sum`](Counter::sum) if that is positive, so two threads
+//!   calling it at once may both add, and the counter then ends above the
+//!   value. Prefer `increment`.
+//! - [`Histogram`] implements [`HistogramFn`] for values in its own unit: an
+//!   `f64` is rounded to the nearest `u64` (negative values and NaN record
+//!   0, values past `u64::MAX` record `u64::MAX`).
+//! - [`Scaled`] is a histogram that multiplies by a scale first: the
+//!   facade's convention is seconds as `f64`
+//!   (`histogram!("latency").record(elapsed.as_secs_f64())`), which
+//!   [`Scaled::seconds_as_nanos`] records in nanoseconds, at the
+//!   histogram's precision.
+//!
+//! `examples/metrics_recorder.rs` installs a recorder built on these.
+
+use std::fmt;
+
+use metrics::{CounterFn, HistogramFn};
+
+use crate::counter::__private::Key;
+use crate::counter::StaticCounter;
+use crate::histogram::Snapshot;
+use crate::{Counter, Histogram};
+
+impl CounterFn for Counter {
+    fn increment(&self, value: u64) {
+        self.add(value);
+    }
+
+    fn absolute(&self, value: u64) {
+        let sum = self.sum();
+        if value > sum {
+            self.add(value - sum);
+        }
+    }
+}
+
+impl<K: Key> CounterFn for StaticCounter<K> {
+    fn increment(&self, value: u64) {
+        self.add(value);
+    }
+
+    fn absolute(&self, value: u64) {
+        let sum = self.sum();
+        if value > sum {
+            self.add(value - sum);
+        }
+    }
+}
+
+/// `value` rounded to a `u64`: negative and NaN to 0, too large to
+/// `u64::MAX` (what `as` does, after rounding).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn to_u64(value: f64) -> u64 {
+    value.round() as u64
+}
+
+impl HistogramFn for Histogram {
+    fn record(&self, value: f64) {
+        Histogram::record(self, to_u64(value));
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        self.record_n(to_u64(value), count as u64);
+    }
+}
+
+/// A [`Histogram`] for the `metrics` facade that records `value × scale`:
+/// seconds as nanoseconds, say.
+///
+/// # Examples
+///
+/// ```
+/// use metrics::HistogramFn;
+/// use threadkit::histogram::Scaled;
+///
+/// let latency = Scaled::seconds_as_nanos();
+/// latency.record(0.000_250); // 250 µs
+/// let snapshot = latency.snapshot();
+/// assert_eq!(snapshot.max(), Some(250_000));
+/// assert_eq!(latency.unscale(snapshot.max().unwrap()), 0.000_250);
+/// ```
+pub struct Scaled {
+    histogram: Histogram,
+    scale: f64,
+}
+
+impl Scaled {
+    /// A histogram that records `value × scale`, rounded.
+    ///
+    /// # Panics
+    ///
+    /// If `scale` is not finite and positive.
+    #[must_use]
+    pub fn new(scale: f64) -> Scaled {
+        assert!(
+            scale.is_finite() && scale > 0.0,
+            "a histogram's scale must be finite and positive, not {scale}"
+        );
+        Scaled {
+            histogram: Histogram::new(),
+            scale,
+        }
+    }
+
+    /// Seconds recorded as nanoseconds (`scale` 10⁹): 1 ns resolution, up to
+    /// 584 years.
+    #[must_use]
+    pub fn seconds_as_nanos() -> Scaled {
+        Scaled::new(1e9)
+    }
+
+    /// The histogram the scaled values go to.
+    pub fn histogram(&self) -> &Histogram {
+        &self.histogram
+    }
+
+    /// A snapshot, in the histogram's unit (`value × scale`).
+    pub fn snapshot(&self) -> Snapshot {
+        self.histogram.snapshot()
+    }
+
+    /// A recorded value back in the facade's unit (`value / scale`).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn unscale(&self, value: u64) -> f64 {
+        value as f64 / self.scale
+    }
+
+    /// The scale.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+}
+
+impl HistogramFn for Scaled {
+    fn record(&self, value: f64) {
+        self.histogram.record(to_u64(value * self.scale));
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        self.histogram
+            .record_n(to_u64(value * self.scale), count as u64);
+    }
+}
+
+impl fmt::Debug for Scaled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scaled")
+            .field("scale", &self.scale)
+            .field("histogram", &self.histogram)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn facade_handles_reach_the_counter_and_the_histogram() {
+        let counter = Arc::new(Counter::new());
+        let handle = metrics::Counter::from_arc(Arc::clone(&counter));
+        handle.increment(3);
+        handle.absolute(10);
+        handle.absolute(4); // below: nothing
+        assert_eq!(counter.sum(), 10);
+
+        let latency = Arc::new(Scaled::seconds_as_nanos());
+        let handle = metrics::Histogram::from_arc(Arc::clone(&latency));
+        handle.record(0.5);
+        handle.record_many(0.001, 3);
+        let snapshot = latency.snapshot();
+        assert_eq!(snapshot.count(), 4);
+        assert_eq!(snapshot.max(), Some(500_000_000));
+        assert_eq!(latency.unscale(snapshot.min().unwrap()), 0.001);
+    }
+
+    #[test]
+    fn unscaled_values_are_rounded_and_clamped() {
+        let histogram = Histogram::new();
+        HistogramFn::record(&histogram, 2.5);
+        HistogramFn::record(&histogram, -3.0);
+        HistogramFn::record(&histogram, f64::NAN);
+        HistogramFn::record(&histogram, 1e30);
+        let snapshot = histogram.snapshot();
+        assert_eq!(snapshot.count(), 4);
+        assert_eq!((snapshot.min(), snapshot.max()), (Some(0), Some(u64::MAX)));
+        assert_eq!(snapshot.quantile(0.5), Some(0)); // rank 2 of 4: 0, 0, 3, MAX
+    }
+
+    #[test]
+    #[should_panic(expected = "finite and positive")]
+    fn a_zero_scale_panics() {
+        let _ = Scaled::new(0.0);
+    }
+}
