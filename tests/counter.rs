@@ -30,6 +30,32 @@ fn eight_threads_of_requests_count_exactly_without_flush() {
     assert_eq!(BYTES.sum(), 8 * per_thread * 256);
 }
 
+/// The seed's scenario with the `Counter` type: 8 threads of requests of
+/// 256 bytes, half of them exiting before their first flush could happen.
+#[test]
+fn eight_threads_of_requests_count_exactly_some_exiting_before_a_flush() {
+    let requests = Arc::new(Counter::with_batch(1_000));
+    let bytes = Arc::new(Counter::with_batch(1_000));
+    let (long, short) = (scaled(10_000, 50), scaled(999, 10));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let (requests, bytes) = (Arc::clone(&requests), Arc::clone(&bytes));
+            thread::spawn(move || {
+                for _ in 0..if t % 2 == 0 { long } else { short } {
+                    requests.inc();
+                    bytes.add(256);
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let total = 4 * long + 4 * short;
+    assert_eq!((requests.sum(), bytes.sum()), (total, 256 * total));
+    assert_eq!((requests.approx(), bytes.approx()), (total, 256 * total));
+}
+
 #[test]
 fn short_lived_threads_lose_nothing() {
     let counter = Arc::new(Counter::new());

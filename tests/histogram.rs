@@ -268,3 +268,23 @@ fn debug_shows_the_readings() {
     assert!(shown.contains("count: 1"), "{shown}");
     assert!(shown.contains("max: Some(3)"), "{shown}");
 }
+
+#[cfg(feature = "hdrhistogram")]
+#[test]
+fn a_snapshot_converts_to_hdrhistogram_with_its_counts_and_extremes() {
+    let histogram = Histogram::new();
+    for value in 1..=10_000_u64 {
+        histogram.record(value * 37);
+    }
+    let snapshot = histogram.snapshot();
+    let hdr = snapshot.to_hdrhistogram(3).unwrap();
+    assert_eq!(hdr.len(), snapshot.count());
+    assert!(hdr.equivalent(hdr.min(), 37) && hdr.equivalent(hdr.max(), 370_000));
+    for q in [0.5, 0.9, 0.99] {
+        let ours = snapshot.quantile(q).unwrap() as f64;
+        let theirs = hdr.value_at_quantile(q) as f64;
+        assert!((ours - theirs).abs() <= ours * (snapshot.relative_error() + 0.001));
+    }
+    let empty = Histogram::new().snapshot().to_hdrhistogram(2).unwrap();
+    assert!(empty.is_empty());
+}

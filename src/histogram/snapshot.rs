@@ -199,6 +199,62 @@ impl Snapshot {
     }
 }
 
+#[cfg(feature = "hdrhistogram")]
+impl Snapshot {
+    /// The snapshot as an [`hdrhistogram::Histogram`] with `sigfig`
+    /// significant digits, for that crate's serialisation formats and
+    /// reports (feature `hdrhistogram`).
+    ///
+    /// Counts are kept exactly; each bucket's values are recorded at its
+    /// midpoint, except one value at the exact minimum and one at the exact
+    /// maximum, so a value read back is within this snapshot's
+    /// [`relative_error`](Snapshot::relative_error) plus `hdrhistogram`'s own.
+    ///
+    /// # Errors
+    ///
+    /// `hdrhistogram`'s, if `sigfig` is above 5.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let h = threadkit::Histogram::new();
+    /// h.record_n(1_000, 3);
+    /// h.record(5_000);
+    /// let hdr = h.snapshot().to_hdrhistogram(3).unwrap();
+    /// assert_eq!(hdr.len(), 4);
+    /// // hdrhistogram reports values at its own precision (3 digits here).
+    /// assert!(hdr.equivalent(hdr.min(), 1_000) && hdr.equivalent(hdr.max(), 5_000));
+    /// ```
+    pub fn to_hdrhistogram(
+        &self,
+        sigfig: u8,
+    ) -> Result<hdrhistogram::Histogram<u64>, hdrhistogram::CreationError> {
+        let mut hdr = hdrhistogram::Histogram::new(sigfig)?;
+        let Some((min, max)) = self.extremes else {
+            return Ok(hdr);
+        };
+        let mut values: Vec<(u64, u64)> = self
+            .buckets()
+            .map(|bucket| (bucket.midpoint.clamp(min, max), bucket.count))
+            .collect();
+        // One value at each exact extreme, taken from its bucket.
+        values[0].1 -= 1;
+        let last = values.len() - 1;
+        values[last].1 -= u64::from(self.count > 1);
+        values.push((min, 1));
+        if self.count > 1 {
+            values.push((max, 1));
+        }
+        for (value, count) in values {
+            if count != 0 {
+                // Auto-resizing: recording cannot fail.
+                let _ = hdr.record_n(value, count);
+            }
+        }
+        Ok(hdr)
+    }
+}
+
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Snapshot")
