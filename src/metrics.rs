@@ -30,30 +30,29 @@ use crate::counter::StaticCounter;
 use crate::histogram::Snapshot;
 use crate::{Counter, Histogram};
 
-impl CounterFn for Counter {
-    fn increment(&self, value: u64) {
-        self.add(value);
-    }
+/// `CounterFn` for a counter type with `add` and `sum`.
+macro_rules! counter_fn {
+    ($(impl$(<$k:ident: $bound:path>)? for $counter:ty;)*) => {$(
+        impl$(<$k: $bound>)? CounterFn for $counter {
+            fn increment(&self, value: u64) {
+                self.add(value);
+            }
 
-    fn absolute(&self, value: u64) {
-        let sum = self.sum();
-        if value > sum {
-            self.add(value - sum);
+            /// Adds `value - sum()` if positive: see the module
+            /// documentation for what that means under concurrent calls.
+            fn absolute(&self, value: u64) {
+                let sum = self.sum();
+                if value > sum {
+                    self.add(value - sum);
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl<K: Key> CounterFn for StaticCounter<K> {
-    fn increment(&self, value: u64) {
-        self.add(value);
-    }
-
-    fn absolute(&self, value: u64) {
-        let sum = self.sum();
-        if value > sum {
-            self.add(value - sum);
-        }
-    }
+counter_fn! {
+    impl for Counter;
+    impl<K: Key> for StaticCounter<K>;
 }
 
 /// `value` rounded to a `u64`: negative and NaN to 0, too large to

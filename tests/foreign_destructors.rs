@@ -65,27 +65,33 @@ extern "C" fn c_thread(key: *mut c_void) -> *mut c_void {
     std::ptr::null_mut()
 }
 
+/// Runs a C library's thread that only sets `key` (so that its destructor
+/// runs as the thread exits), and joins it.
+fn run_c_thread_setting(key: c_uint) {
+    let mut thread = 0;
+    // SAFETY: valid out-pointer, default attributes, a start routine of the
+    // C type; joined here.
+    unsafe {
+        assert_eq!(
+            pthread_create(
+                &mut thread,
+                std::ptr::null(),
+                c_thread,
+                key as usize as *mut c_void
+            ),
+            0
+        );
+        assert_eq!(pthread_join(thread, std::ptr::null_mut()), 0);
+    }
+}
+
 #[test]
 fn first_contact_in_a_foreign_destructor_is_counted_released_and_reported_exited() {
     VALUES.get_or_init(PerThread::new);
     let key = foreign_key();
     let threads = 300;
     for _ in 0..threads {
-        let mut thread = 0;
-        // SAFETY: valid out-pointer, default attributes, a start routine of
-        // the C type; joined below.
-        unsafe {
-            assert_eq!(
-                pthread_create(
-                    &mut thread,
-                    std::ptr::null(),
-                    c_thread,
-                    key as usize as *mut c_void
-                ),
-                0
-            );
-            assert_eq!(pthread_join(thread, std::ptr::null_mut()), 0);
-        }
+        run_c_thread_setting(key);
     }
     assert_eq!(COUNTER.sum(), threads, "every count reached the total");
     let values = VALUES.get().unwrap();
@@ -337,12 +343,6 @@ unsafe extern "C" fn keep_an_error(_: *mut c_void) {
     threadkit::scratch::with_bytes(|b| b.extend_from_slice(&[1; 4096]));
 }
 
-extern "C" fn c_thread_keeping_an_error(key: *mut c_void) -> *mut c_void {
-    // SAFETY: as in `c_thread`.
-    unsafe { pthread_setspecific(key as usize as c_uint, std::ptr::dangling::<c_void>()) };
-    std::ptr::null_mut()
-}
-
 /// What a first contact in a foreign destructor keeps for its thread (an
 /// error in a `LastError`, a scratch buffer) is freed at the thread's very
 /// end (by the crate's exit key); LeakSanitizer checks the buffers, the
@@ -361,20 +361,7 @@ fn what_a_first_contact_in_a_foreign_destructor_keeps_is_freed() {
     });
     let threads = 20;
     for _ in 0..threads {
-        let mut thread = 0;
-        // SAFETY: as in the first test.
-        unsafe {
-            assert_eq!(
-                pthread_create(
-                    &mut thread,
-                    std::ptr::null(),
-                    c_thread_keeping_an_error,
-                    key as usize as *mut c_void
-                ),
-                0
-            );
-            assert_eq!(pthread_join(thread, std::ptr::null_mut()), 0);
-        }
+        run_c_thread_setting(key);
     }
     assert_eq!(
         TRACKED_DROPS.load(Ordering::Relaxed),
