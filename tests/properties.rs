@@ -668,7 +668,7 @@ proptest! {
     #[test]
     fn histogram_quantiles_are_within_the_stated_error(
         values in histogram_values(),
-        bits in 1_u32..=10,
+        bits in 1_u32..=scaled(10, 7),
         qs in prop::collection::vec(0.0..=1.0_f64, 1..8),
     ) {
         let histogram = threadkit::Histogram::with_precision(bits);
