@@ -33,6 +33,9 @@ use crate::thread::owned::OwnedTable;
 /// - A thread that uses the registry while it exits (from a `thread_local!`
 ///   destructor that runs after the crate's own) gets a temporary value,
 ///   dropped when its closure returns.
+/// - A value dropped at its thread's exit runs its `Drop` during the
+///   thread's teardown, as a `thread_local!` value would: a panic there
+///   aborts the process.
 ///
 /// # Examples
 ///

@@ -181,7 +181,8 @@ impl ThreadRecord {
 /// or name to give, and the crate carries on without them. No stable std
 /// function says whether the handle is gone, so the panic is caught: std's
 /// panic hook still runs for it (printing its message, by default), once per
-/// such thread.
+/// such thread. With `panic = "abort"` there is nothing to catch, and the
+/// process aborts there (as it did before the catch).
 fn identity() -> (Option<ThreadId>, Option<Box<str>>) {
     match std::panic::catch_unwind(std::thread::current) {
         Ok(thread) => (Some(thread.id()), thread.name().map(Box::from)),
