@@ -194,7 +194,7 @@ impl<T: Send> PerLiveThread<T> {
         let (slot, leftover) = self.slots.claim(|values, _| values.retire());
         drop(leftover);
         let value = create();
-        let Some(slot) = slot.filter(|slot| slot.is_owned_by_caller()) else {
+        let Some(slot) = slot else {
             // Exiting: no slot to keep it in.
             return f(&value);
         };

@@ -67,10 +67,12 @@ pub fn exercise_everything(failures: &Failures) {
     });
     check(failures, "live registry", || {
         let n = LIVE.with_or_default(|v| v.fetch_add(1, Ordering::Relaxed) + 1);
-        ensure(n >= 1, || "with_or_default".into())?;
-        // Some while the thread is live, None once it exits (the value
-        // above was a temporary then): both are right.
-        let _ = LIVE.with(|v| v.map(|v| v.load(Ordering::Relaxed)));
+        // The same value while the thread is live; none once it exits (the
+        // value above was a temporary then). Another value would be wrong.
+        let seen = LIVE.with(|v| v.map(|v| v.load(Ordering::Relaxed)));
+        ensure(seen.is_none_or(|seen| seen == n), || {
+            format!("with_or_default gave {n}, with {seen:?}")
+        })?;
         let reading = LIVE.read();
         ensure(reading.iter().count() == reading.len(), || "read".into())
     });
