@@ -20,7 +20,7 @@
 //! building blocks fall back instead of touching a slot whose index another
 //! thread may already hold.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -78,7 +78,7 @@ thread_local! {
     // included, and reading it registers nothing.
     static STATE: Cell<State> = const { Cell::new(State::Fresh) };
     // The destructor half: releases the index and marks the record exited.
-    static GUARD: Guard = const { Guard { record: OnceCell::new() } };
+    static GUARD: Guard = const { Guard { record: RefCell::new(None) } };
 }
 
 /// The calling thread's position, if it is live.
@@ -128,7 +128,7 @@ pub(crate) enum Registration {
 pub(crate) fn register() -> Registration {
     match STATE.with(Cell::get) {
         State::Live(thread) => {
-            match GUARD.try_with(|guard| guard.record.get().cloned()) {
+            match GUARD.try_with(|guard| guard.record.borrow().clone()) {
                 Ok(Some(record)) => Registration::Live(thread, record),
                 // Unreachable: the guard leaves `Live` before it lets go of
                 // the record. Exiting is the safe answer all the same.
@@ -143,8 +143,8 @@ pub(crate) fn register() -> Registration {
             let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
             let record = Arc::new(ThreadRecord::current(key));
             let installed = GUARD
-                .try_with(|guard| guard.record.set(Arc::clone(&record)).is_ok())
-                .unwrap_or(false);
+                .try_with(|guard| *guard.record.borrow_mut() = Some(Arc::clone(&record)))
+                .is_ok();
             if installed {
                 let thread = Thread::new(IDS.lock().alloc(), key);
                 STATE.with(|state| state.set(State::Live(thread)));
@@ -202,12 +202,13 @@ impl IdAllocator {
 
 /// Gives the thread's index back when its thread-locals are destroyed.
 struct Guard {
-    record: OnceCell<Arc<ThreadRecord>>,
+    /// Set once, at registration; taken by the thread's exit.
+    record: RefCell<Option<Arc<ThreadRecord>>>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(record) = self.record.take() {
+        if let Some(record) = self.record.get_mut().take() {
             exit(&record);
         }
     }
@@ -338,7 +339,9 @@ fn exit_late() {
     if current().is_none() {
         return;
     }
-    if let Ok(Some(record)) = GUARD.try_with(|guard| guard.record.get().cloned()) {
+    // The record is taken out, not cloned: the guard that holds it is never
+    // dropped (its destructor was registered too late to run).
+    if let Ok(Some(record)) = GUARD.try_with(|guard| guard.record.borrow_mut().take()) {
         exit(&record);
     }
 }

@@ -1,0 +1,136 @@
+//! Memory a thread keeps after its first contact with the crate came from a
+//! `pthread_key_create` destructor, after its thread-local destructors ran
+//! (a C library's thread, say): every entry point is called there, thread
+//! after thread (all but `PerThread`'s, which keeps a value per thread by
+//! design), and the heap must not grow with them: no more than it does for
+//! threads that call the same entry points while they run.
+//!
+//! One test in its own binary: the allocator below counts every thread's
+//! allocations, so nothing else may run meanwhile. Linux only.
+
+#![cfg(all(target_os = "linux", not(miri)))]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::{c_int, c_uint, c_void};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+#[allow(dead_code)] // `PerThread`'s part is not called here
+#[path = "common/everything.rs"]
+mod everything;
+use everything::{exercise_all_but_per_thread, Failures, CONFIG};
+
+/// The system allocator, counting the bytes it holds.
+struct Counting;
+
+static HELD: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is passed to `System` unchanged; only counted.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HELD.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: the caller's contract, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
+type Start = extern "C" fn(*mut c_void) -> *mut c_void;
+
+extern "C" {
+    fn pthread_key_create(key: *mut c_uint, destructor: Destructor) -> c_int;
+    fn pthread_setspecific(key: c_uint, value: *const c_void) -> c_int;
+    fn pthread_create(
+        thread: *mut u64,
+        attr: *const c_void,
+        start: Start,
+        arg: *mut c_void,
+    ) -> c_int;
+    fn pthread_join(thread: u64, value: *mut *mut c_void) -> c_int;
+}
+
+static FAILURES: OnceLock<Failures> = OnceLock::new();
+
+/// The thread's first contact with the crate.
+unsafe extern "C" fn first_contact(_: *mut c_void) {
+    exercise_all_but_per_thread(FAILURES.get().unwrap());
+}
+
+/// A C library's thread that uses the crate while it runs.
+extern "C" fn c_thread_using_the_crate(_: *mut c_void) -> *mut c_void {
+    exercise_all_but_per_thread(FAILURES.get().unwrap());
+    std::ptr::null_mut()
+}
+
+/// A C library's thread that only sets its key.
+extern "C" fn c_thread_setting(key: *mut c_void) -> *mut c_void {
+    // SAFETY: a key from `pthread_key_create`; a non-null value makes its
+    // destructor run at thread exit.
+    unsafe { pthread_setspecific(key as usize as c_uint, std::ptr::dangling::<c_void>()) };
+    std::ptr::null_mut()
+}
+
+/// Runs `threads` C threads one after another, and returns how much more
+/// heap Rust code holds after them than before.
+fn heap_grown_by(threads: usize, start: Start, arg: *mut c_void) -> isize {
+    let before = HELD.load(Ordering::Relaxed);
+    for _ in 0..threads {
+        let mut thread = 0;
+        // SAFETY: valid out-pointer, default attributes, a start routine of
+        // the C type; joined here.
+        unsafe {
+            assert_eq!(pthread_create(&mut thread, std::ptr::null(), start, arg), 0);
+            assert_eq!(pthread_join(thread, std::ptr::null_mut()), 0);
+        }
+    }
+    HELD.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn a_first_contact_in_a_foreign_destructor_keeps_no_memory_per_thread() {
+    FAILURES.get_or_init(Arc::default);
+    let _ = CONFIG.set_global("global");
+    let mut key = 0;
+    // SAFETY: a valid out-pointer and a destructor with the C signature.
+    assert_eq!(
+        unsafe { pthread_key_create(&mut key, Some(first_contact)) },
+        0
+    );
+    let key = key as usize as *mut c_void;
+    let threads = 400;
+    // Warm up: tables, the slots of one thread at a time, logs.
+    heap_grown_by(50, c_thread_using_the_crate, key);
+    heap_grown_by(50, c_thread_setting, key);
+    let running = heap_grown_by(threads, c_thread_using_the_crate, key);
+    let late = heap_grown_by(threads, c_thread_setting, key);
+    let failures = FAILURES.get().unwrap().lock().unwrap();
+    assert!(failures.is_empty(), "{failures:#?}");
+    println!(
+        "heap held by Rust code grew by {running} bytes over {threads} threads using the \
+         crate while they ran, by {late} bytes over {threads} whose first contact was late"
+    );
+    // Before the fix each late thread kept its record and its exit hooks'
+    // list: about 240 bytes more.
+    assert!(
+        late - running < 1024,
+        "{late} bytes against {running} bytes: late first contacts keep memory"
+    );
+}
