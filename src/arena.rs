@@ -53,8 +53,9 @@
 //!   [`set_allocation_limit`](bumpalo::Bump::set_allocation_limit) ends with
 //!   its scope.
 //! - **Thread exit is a normal case.** Where the thread's arenas are gone
-//!   (a `thread_local!` destructor after the crate's own), `with` uses a
-//!   temporary arena. Nothing panics.
+//!   (after the crate's teardown for it, see
+//!   [Thread exit](crate#thread-exit)), `with` uses a temporary arena.
+//!   Nothing panics.
 //!
 //! For different limits, declare an [`Arena`] of your own.
 
@@ -76,14 +77,14 @@ crate::scratch::local_pool! {
     static DEFAULT: Bump = (
         DEFAULT_MAX_ARENAS,
         DEFAULT_MAX_BYTES,
-        crate::thread::id::drain::ARENA
+        crate::thread::exit::close::ARENA
     );
 }
 
-/// Empties the calling thread's thread-local arena: for the crate's exit
-/// key, at a thread's very end.
-pub(crate) fn drain_thread_local() {
-    DEFAULT.drain_local();
+/// Frees and closes the calling thread's thread-local arena: for the
+/// thread's exit (see `thread::exit`).
+pub(crate) fn close_thread_local() {
+    DEFAULT.close_local();
 }
 
 /// Runs `f` with the calling thread's bump arena, and releases everything

@@ -64,10 +64,10 @@
 //!   wins, and the loaned error is dropped when the closure returns;
 //!   otherwise the error goes back into the slot, also if the closure panics.
 //! - **Thread exit is a normal case.** The slot works in `thread_local!`
-//!   destructors. Once the thread's slots have been destroyed (a destructor
-//!   that runs after the crate's own), `set` drops the error instead of
-//!   storing it and the slot reads as empty; nothing panics. A thread's
-//!   errors are dropped when it exits.
+//!   destructors. Once the thread's slots are gone (after the crate's
+//!   teardown for it, see [Thread exit](crate#thread-exit)), `set` drops
+//!   the error instead of storing it and the slot reads as empty; nothing
+//!   panics. A thread's errors are dropped when it exits.
 //! - **Dropping a `LastError` frees its errors.** (A `static` is never
 //!   dropped; this is for `LastError`s that are fields or locals.) The
 //!   calling thread's error is dropped at once; every other thread drops its
@@ -81,6 +81,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::thread::exit::{self, ExitOwned};
 use crate::thread::instance::InstanceId;
 
 /// An error slot per thread, declared as a `static`.
@@ -306,8 +307,8 @@ impl<E: 'static> LastError<E> {
                     Some(at) => at,
                     None => {
                         if slots.is_empty() {
-                            // The thread's first slot: see `drain_thread_local`.
-                            crate::thread::id::watch_exit(crate::thread::id::drain::LAST_ERROR);
+                            // The thread's first slot: see `close_thread_local`.
+                            exit::watch_exit(exit::close::LAST_ERROR);
                         }
                         let alive = self
                             .alive
@@ -331,20 +332,11 @@ impl<E: 'static> LastError<E> {
     }
 }
 
-/// Drops the calling thread's slots: for the crate's exit key, at a
-/// thread's very end. A thread whose first use of a `LastError` came after
-/// its thread-local destructors ran (from a C library's key destructor) has
-/// slots whose own destructor never runs; this frees them.
-pub(crate) fn drain_thread_local() {
-    let slots = SLOTS
-        .try_with(|slots| {
-            slots
-                .try_borrow_mut()
-                .map(|mut slots| std::mem::take(&mut *slots))
-        })
-        .ok()
-        .and_then(Result::ok);
-    drop(slots);
+/// Drops the calling thread's slots (their errors) and closes them: for the
+/// thread's exit (see `thread::exit`). From here on `set` drops its error
+/// and the slots read as empty, as after a thread-local destructor.
+pub(crate) fn close_thread_local() {
+    let _ = SLOTS.try_with(exit::close);
 }
 
 impl<E: 'static> Default for LastError<E> {
@@ -405,7 +397,8 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// This thread's slots: one per `LastError` it has used and that was not
     /// dropped before its last look at `DROPPED` (few, so a linear search).
-    static SLOTS: RefCell<Vec<Erased>> = const { RefCell::new(Vec::new()) };
+    /// No destructor on Linux: the thread's exit drops them.
+    static SLOTS: RefCell<ExitOwned<Vec<Erased>>> = const { RefCell::new(ExitOwned::new(Vec::new())) };
     /// `DROPPED` when this thread last dropped its dead slots: outside the
     /// `RefCell`, so that the common case (nothing dropped) is a load and a
     /// compare, with no borrow. No destructor.
@@ -415,7 +408,7 @@ thread_local! {
 /// Drops the calling thread's slots of dropped `LastError`s, if any was
 /// dropped since the thread last looked. The errors are dropped after the
 /// borrow ends: their `Drop` is user code and may use a `LastError`.
-fn drop_dead_slots(slots: &RefCell<Vec<Erased>>) {
+fn drop_dead_slots(slots: &RefCell<ExitOwned<Vec<Erased>>>) {
     // Acquire: pairs with the Release increment in `LastError::drop`, so a
     // thread that sees the new count sees the cleared `Alive` flag.
     let dropped = DROPPED.load(Ordering::Acquire);

@@ -56,10 +56,12 @@
 //!
 //! # What every block promises
 //!
-//! - **Thread exit is a normal case.** Every operation works from a
-//!   `thread_local!` destructor, before or after this crate's own have run,
-//!   and never panics there; where a thread's slot is gone it falls back
-//!   (documented per block).
+//! - **Thread exit is a normal case.** Every operation works while a thread
+//!   exits — from a `thread_local!` destructor, or from a C library's
+//!   `pthread_key_create` destructor, before or after the crate's own
+//!   teardown for the thread (see [Thread exit](#thread-exit)) — and never
+//!   panics there; where a thread's slot is gone it falls back (documented
+//!   per block).
 //! - **Reentrancy is safe.** No `RefCell` borrow is held across user code, so
 //!   nested use never panics with `BorrowMutError`.
 //! - **Nothing is lost.** Values and counts of exited threads stay visible to
@@ -69,6 +71,38 @@
 //!   [`registry::PerLiveThread`] drops each thread's value as it exits;
 //!   only [`PerThread`] keeps a value for every thread, by design, until the
 //!   owner clears it.
+//!
+//! # Thread exit
+//!
+//! What the crate keeps for a thread is torn down when the thread exits:
+//! its exit hooks run (a counter's pending count is flushed, a
+//! [`registry::PerLiveThread`] value, a cache's copy and a [`LastError`]'s
+//! errors are dropped), and its buffers are freed.
+//!
+//! On Linux this teardown runs from a `pthread_key_create` key that the
+//! crate makes as the process starts, not from a `thread_local!`
+//! destructor; the crate's own thread-locals have none. With glibc, key
+//! destructors run after all of a thread's `thread_local!` destructors, and
+//! this key comes before std's (std makes its own later), so:
+//!
+//! - every `thread_local!` destructor of the thread finds the crate live
+//!   for it: its adds reach its slot, it sees its own values;
+//! - the values the teardown drops may still call `std::thread::current()`,
+//!   but the thread's `thread_local!` values are gone by then: a `Drop` that
+//!   uses a `thread_local!` with a destructor should use
+//!   [`LocalKey::try_with`](std::thread::LocalKey::try_with);
+//! - a thread whose first contact with the crate comes even later (a C
+//!   library's key destructor) registers nothing that glibc would keep, and
+//!   what it uses is freed in the next round of key destructors (glibc runs
+//!   four: a first contact in the fourth is never torn down).
+//!
+//! The main thread's teardown stays a `thread_local!` destructor, so that it
+//! runs at process exit (glibc runs no key destructors then). With musl, and
+//! under Miri, std runs `thread_local!` destructors from a key of its own,
+//! after the crate's: they fall back there. On other platforms the teardown
+//! is a `thread_local!` destructor, registered at the thread's first use of
+//! the crate: `thread_local!` destructors registered before that run after
+//! it, and fall back.
 
 #![warn(
     missing_docs,

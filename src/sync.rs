@@ -1,8 +1,8 @@
 //! The atomics, cell, lock and spin hint the crate's shared state is built
 //! from, imported from this one place.
 //!
-//! Every building block takes these from here rather than from `std` or
-//! `parking_lot` directly, so that a `RUSTFLAGS="--cfg threadkit_loom"` build
+//! Every building block takes these from here rather than from `std`
+//! directly, so that a `RUSTFLAGS="--cfg threadkit_loom"` build
 //! can swap them for loom's model-checked versions (the pattern of
 //! crossbeam-utils' `primitive` module). Such a build compiles only the
 //! protocols loom checks: the counter's tally, the context's global cell,
@@ -15,8 +15,34 @@ pub(crate) use std::sync::atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
 };
 
+/// The crate's lock: std's, with `parking_lot`'s API (`lock` returns the
+/// guard; a panic while it was held does not poison it: no user code runs
+/// under the crate's locks).
+///
+/// Not `parking_lot`'s own: a thread that waits on one parks through a
+/// `thread_local!` with a destructor (its `ThreadData`). A thread whose
+/// first wait comes after its thread-local destructors ran — in the crate's
+/// teardown, or a C library's key destructor — registers that destructor
+/// too late: glibc keeps a 32-byte node for it, and `parking_lot` never
+/// counts the thread out, so its table of waiters grows with such threads.
+/// std's lock waits on a futex and keeps nothing per thread.
 #[cfg(not(threadkit_loom))]
-pub(crate) use parking_lot::Mutex;
+#[derive(Debug, Default)]
+pub(crate) struct Mutex<T>(std::sync::Mutex<T>);
+
+#[cfg(not(threadkit_loom))]
+impl<T> Mutex<T> {
+    pub(crate) const fn new(value: T) -> Mutex<T> {
+        Mutex(std::sync::Mutex::new(value))
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 #[cfg(threadkit_loom)]
 pub(crate) use loom::sync::atomic::{

@@ -10,7 +10,7 @@ use bumpalo::collections::{String as BumpString, Vec as BumpVec};
 use threadkit::arena::{self, Arena, DEFAULT_MAX_BYTES};
 
 mod common;
-use common::scaled;
+use common::{after_the_crates_exit, scaled};
 
 /// Allocates `bytes` in `bump` without writing them (cheap under Miri).
 fn reserve(bump: &bumpalo::Bump, bytes: usize) {
@@ -190,9 +190,8 @@ fn pool_tasks_start_from_an_empty_arena() {
     assert_eq!(dirty, 0);
 }
 
-// Thread-local destructors run in reverse order of registration on Linux, so
-// touching `Probe` before or after the crate puts its destructor after or
-// before the crate's own. Both orders must work.
+// From a `thread_local!` destructor, which runs before the crate's own
+// teardown on Linux (a pthread key), and from a point after it.
 
 static RESULTS: Mutex<Vec<(&'static str, u64)>> = Mutex::new(Vec::new());
 
@@ -214,16 +213,16 @@ thread_local! {
 }
 
 #[test]
-fn works_from_thread_local_destructors() {
+fn works_from_thread_local_destructors_and_after_the_crates_teardown() {
     thread::spawn(|| {
-        PROBE.with(|p| p.set(Some(Probe("after the crate's destructor"))));
+        after_the_crates_exit(|| drop(Probe("after the crate's teardown")));
         arena::with(|bump| bump.alloc(1).to_string());
     })
     .join()
     .unwrap();
     thread::spawn(|| {
         arena::with(|bump| bump.alloc(1).to_string());
-        PROBE.with(|p| p.set(Some(Probe("before the crate's destructor"))));
+        PROBE.with(|p| p.set(Some(Probe("before the crate's teardown"))));
     })
     .join()
     .unwrap();
@@ -232,8 +231,8 @@ fn works_from_thread_local_destructors() {
     assert_eq!(
         results,
         [
-            ("after the crate's destructor", 42),
-            ("before the crate's destructor", 42),
+            ("after the crate's teardown", 42),
+            ("before the crate's teardown", 42),
         ]
     );
 }

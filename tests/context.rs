@@ -336,18 +336,18 @@ fn works_inside_thread_local_destructors() {
         }
     }
     thread_local! {
-        static EARLY: Cell<Option<ReadsContext>> = const { Cell::new(None) };
         static LATE: Cell<Option<ReadsContext>> = const { Cell::new(None) };
     }
 
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let for_thread = Arc::clone(&seen);
     thread::spawn(move || {
-        // One destructor registered before the thread touches the crate, one
-        // after: they run on either side of any of the crate's own.
-        EARLY.set(Some(ReadsContext {
+        // One after the crate's teardown, one in a thread-local destructor
+        // (before it, on Linux).
+        let early = ReadsContext {
             seen: Arc::clone(&for_thread),
-        }));
+        };
+        common::after_the_crates_exit(move || drop(early));
         CTX.scope("while-running", || {
             assert_eq!(CTX.get(), Some("while-running"))
         });

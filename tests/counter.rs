@@ -9,7 +9,7 @@ use std::thread;
 use threadkit::Counter;
 
 mod common;
-use common::scaled;
+use common::{after_the_crates_exit, scaled};
 
 #[test]
 fn eight_threads_of_requests_count_exactly_without_flush() {
@@ -335,8 +335,8 @@ fn counter_moved_after_its_scoped_threads_finish() {
     assert_eq!(moved.sum(), 2);
 }
 
-// Adds from thread-local destructors, before and after the crate's own
-// (destructors run in reverse order of registration on Linux).
+// Adds from a thread-local destructor (before the crate's teardown on
+// Linux) and from after the crate's teardown.
 
 static TEARDOWN: Counter = Counter::with_batch(1_000);
 static ORDER: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
@@ -357,7 +357,7 @@ thread_local! {
 #[test]
 fn adds_from_thread_local_destructors_are_counted() {
     thread::spawn(|| {
-        ADD_ON_DROP.with(|d| d.set(Some(AddOnDrop("after the crate's"))));
+        after_the_crates_exit(|| drop(AddOnDrop("after the crate's")));
         TEARDOWN.add(1);
     })
     .join()
@@ -384,7 +384,7 @@ mod declared {
     use std::sync::{Arc, Barrier};
     use std::thread;
 
-    use super::common::scaled;
+    use super::common::{after_the_crates_exit, scaled};
 
     threadkit::counter! {
         /// Requests served.
@@ -560,7 +560,6 @@ mod declared {
     }
 
     thread_local! {
-        static EARLY: Cell<Option<AddsOnDrop>> = const { Cell::new(None) };
         static LATE: Cell<Option<AddsOnDrop>> = const { Cell::new(None) };
     }
 
@@ -571,10 +570,10 @@ mod declared {
         let late_ran = Arc::new(AtomicBool::new(false));
         let (early, late) = (Arc::clone(&ran), Arc::clone(&late_ran));
         thread::spawn(move || {
-            // Destroyed after the crate's thread-locals (registered first).
-            EARLY.set(Some(AddsOnDrop(early)));
+            // After the crate's teardown.
+            after_the_crates_exit(move || drop(AddsOnDrop(early)));
             IN_DESTRUCTORS.add(1);
-            // Destroyed before them.
+            // Before it.
             LATE.set(Some(AddsOnDrop(late)));
         })
         .join()

@@ -338,15 +338,15 @@ static KEPT: threadkit::LastError<Tracked> = threadkit::LastError::new();
 
 unsafe extern "C" fn keep_an_error(_: *mut c_void) {
     // First contact: this thread's slots are made now, after its
-    // thread-local destructors, so their own destructor never runs.
+    // thread-local destructors; only the crate's exit key can free them.
     KEPT.set(Tracked);
     threadkit::scratch::with_bytes(|b| b.extend_from_slice(&[1; 4096]));
 }
 
 /// What a first contact in a foreign destructor keeps for its thread (an
 /// error in a `LastError`, a scratch buffer) is freed at the thread's very
-/// end (by the crate's exit key); LeakSanitizer checks the buffers, the
-/// drop count the errors.
+/// end (by the crate's exit key, in the next round of key destructors);
+/// LeakSanitizer checks the buffers, the drop count the errors.
 #[test]
 fn what_a_first_contact_in_a_foreign_destructor_keeps_is_freed() {
     static KEY: OnceLock<c_uint> = OnceLock::new();

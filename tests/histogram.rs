@@ -9,7 +9,7 @@ use std::thread;
 use threadkit::Histogram;
 
 mod common;
-use common::scaled;
+use common::{after_the_crates_exit, scaled};
 
 /// The seed's metrics scenario: 8 threads of 10 000 requests of 256 bytes,
 /// half of them short-lived (a few requests, then exit).
@@ -231,7 +231,6 @@ impl Drop for RecordsOnDrop {
 }
 
 thread_local! {
-    static EARLY: Cell<Option<RecordsOnDrop>> = const { Cell::new(None) };
     static LATE: Cell<Option<RecordsOnDrop>> = const { Cell::new(None) };
 }
 
@@ -243,10 +242,10 @@ fn records_from_thread_local_destructors_are_counted() {
     );
     let (e, l) = (Arc::clone(&early), Arc::clone(&late));
     thread::spawn(move || {
-        // Destroyed after the crate's thread-locals: no slot then.
-        EARLY.set(Some(RecordsOnDrop(e)));
+        // After the crate's teardown: no slot then.
+        after_the_crates_exit(move || drop(RecordsOnDrop(e)));
         IN_DESTRUCTORS.record(1);
-        // Destroyed before them.
+        // Before it.
         LATE.set(Some(RecordsOnDrop(l)));
     })
     .join()

@@ -9,6 +9,7 @@ use std::thread;
 use threadkit::PerThread;
 
 mod common;
+use common::after_the_crates_exit;
 
 #[test]
 fn each_thread_sees_only_its_own_value() {
@@ -292,9 +293,8 @@ fn iter_mut_and_debug() {
     assert!(debug.contains("len: 1"), "{debug}");
 }
 
-// Thread-local destructors run in reverse order of registration on Linux, so
-// touching `Probe` before or after the registry puts its destructor after or
-// before the crate's own. Both orders must work.
+// From a point after the crate's own teardown, and from a `thread_local!`
+// destructor (before it on Linux, where it is a pthread key).
 
 static TEARDOWN: PerThread<&'static str> = PerThread::new();
 static TEARDOWN_ONLY: PerThread<&'static str> = PerThread::new();
@@ -315,16 +315,16 @@ thread_local! {
 }
 
 #[test]
-fn works_from_thread_local_destructors() {
+fn works_from_thread_local_destructors_and_after_the_crates_teardown() {
     thread::spawn(|| {
-        PROBE.with(|p| p.set(Some(Probe("registered first"))));
+        after_the_crates_exit(|| drop(Probe("after the crate's teardown")));
         TEARDOWN.get_or(|| "live value 1");
     })
     .join()
     .unwrap();
     thread::spawn(|| {
         TEARDOWN.get_or(|| "live value 2");
-        PROBE.with(|p| p.set(Some(Probe("registered last"))));
+        PROBE.with(|p| p.set(Some(Probe("in a thread-local destructor"))));
     })
     .join()
     .unwrap();
@@ -333,8 +333,8 @@ fn works_from_thread_local_destructors() {
     assert_eq!(
         seen,
         [
-            ("registered first", Some("live value 1")),
-            ("registered last", Some("live value 2")),
+            ("after the crate's teardown", Some("live value 1")),
+            ("in a thread-local destructor", Some("live value 2")),
         ],
         "a thread still sees its own value during teardown"
     );
@@ -345,7 +345,10 @@ fn works_from_thread_local_destructors() {
     created.sort();
     assert_eq!(
         created,
-        [("registered first", true), ("registered last", true)]
+        [
+            ("after the crate's teardown", true),
+            ("in a thread-local destructor", true)
+        ]
     );
 }
 
@@ -439,7 +442,7 @@ mod live {
     use threadkit::registry::PerLiveThread;
     use threadkit::PerThread;
 
-    use super::common::scaled;
+    use super::common::{after_the_crates_exit, scaled};
 
     /// Records where it was dropped.
     struct Owned {
@@ -660,11 +663,6 @@ mod live {
         assert_eq!(dropped.load(Ordering::Relaxed), 4);
     }
 
-    thread_local! {
-        // Registered before the crate's thread-locals: destroyed after them.
-        static LATE_USE: Cell<Option<LateUse>> = const { Cell::new(None) };
-    }
-
     static LIVE: PerLiveThread<Cell<u32>> = PerThread::dropped_at_exit();
     static LATE_DROPS: AtomicUsize = AtomicUsize::new(0);
 
@@ -696,8 +694,8 @@ mod live {
         let ok = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ok);
         thread::spawn(move || {
-            LATE_USE.set(Some(LateUse(flag)));
-            LIVE.with_or_default(|c| c.set(1)); // registers the crate's guard
+            after_the_crates_exit(move || drop(LateUse(flag)));
+            LIVE.with_or_default(|c| c.set(1));
         })
         .join()
         .unwrap();

@@ -12,7 +12,7 @@ use std::thread;
 use threadkit::scratch::{self, Reuse, Scratch, ScratchPool, DEFAULT_MAX_BYTES};
 
 mod common;
-use common::scaled;
+use common::{after_the_crates_exit, scaled};
 
 #[test]
 fn buffer_is_empty_on_entry_and_its_capacity_is_reused() {
@@ -386,9 +386,8 @@ fn pool_tasks_never_see_each_others_data() {
     assert_eq!(leaked, 0);
 }
 
-// Thread-local destructors run in reverse order of registration on Linux, so
-// touching `Probe` before or after the crate puts its destructor after or
-// before the crate's own. Both orders must work.
+// From a `thread_local!` destructor, which runs before the crate's own
+// teardown on Linux (a pthread key), and from a point after it.
 
 static RESULTS: Mutex<Vec<(&'static str, [usize; 4])>> = Mutex::new(Vec::new());
 static TEARDOWN_POOL: ScratchPool<Vec<u32>> = ScratchPool::new();
@@ -420,20 +419,19 @@ impl Drop for Probe {
 
 thread_local! {
     static PROBE: Cell<Option<Probe>> = const { Cell::new(None) };
-    static HELD: Cell<Option<Scratch<'static, Counted>>> = const { Cell::new(None) };
 }
 
 #[test]
-fn works_from_thread_local_destructors() {
+fn works_from_thread_local_destructors_and_after_the_crates_teardown() {
     thread::spawn(|| {
-        PROBE.with(|p| p.set(Some(Probe("after the crate's destructor"))));
+        after_the_crates_exit(|| drop(Probe("after the crate's teardown")));
         scratch::with_bytes(|buf| buf.push(1));
     })
     .join()
     .unwrap();
     thread::spawn(|| {
         scratch::with_bytes(|buf| buf.push(1));
-        PROBE.with(|p| p.set(Some(Probe("before the crate's destructor"))));
+        PROBE.with(|p| p.set(Some(Probe("before the crate's teardown"))));
     })
     .join()
     .unwrap();
@@ -442,8 +440,8 @@ fn works_from_thread_local_destructors() {
     assert_eq!(
         results,
         [
-            ("after the crate's destructor", [8, 3, 4, 1]),
-            ("before the crate's destructor", [8, 3, 4, 1]),
+            ("after the crate's teardown", [8, 3, 4, 1]),
+            ("before the crate's teardown", [8, 3, 4, 1]),
         ]
     );
 }
@@ -453,15 +451,14 @@ fn guard_held_in_a_thread_local_is_dropped_safely_at_exit() {
     let _serial = LIVE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let before = LIVE.load(Ordering::SeqCst);
     for _ in 0..scaled(10, 2) {
-        // Registered before the crate: dropped after the crate's destructor
-        // gave the thread's index away, so it must not go back to the slot
-        // (where nothing would free it, and another thread may be working).
+        // Dropped after the crate's teardown gave the thread's index away,
+        // so it must not go back to the slot (where nothing would free it,
+        // and another thread may be working).
         thread::spawn(|| {
-            HELD.with(|h| h.set(None));
             let mut guard = HELD_POOL.buffer();
             guard._me = Some(Tracked::new());
             guard.items.push(Tracked::new());
-            HELD.with(|h| h.set(Some(guard)));
+            after_the_crates_exit(move || drop(guard));
         })
         .join()
         .unwrap();

@@ -48,8 +48,8 @@
 //! - **Reentrant.** The closure given to `with` may call `with`, `scope` or
 //!   `set_local` on the same context, and may even drop the guard whose value
 //!   it is reading: the value is freed when the closure returns.
-//! - **Thread exit is a normal case.** A context works in `thread_local!`
-//!   destructors, before and after the crate's own: the thread's overrides
+//! - **Thread exit is a normal case.** A context works while its thread
+//!   exits, before and after the crate's teardown: the thread's overrides
 //!   live in a thread-local that has no destructor, so with no override in
 //!   force `with` sees the global value. Nothing panics.
 //!

@@ -26,11 +26,11 @@
 //! counter uses memory for at most as many threads as were ever alive at once,
 //! not for every thread that ever ran.
 //!
-//! A thread that adds from a `thread_local!` destructor after the crate's own
-//! has run adds straight to the shared total (two atomic adds): still
-//! counted, never a panic.
+//! A thread that adds after the crate's teardown for it (see
+//! [Thread exit](crate#thread-exit)) adds straight to the shared total (two
+//! atomic adds): still counted, never a panic.
 //!
-//! The flush at exit happens when the thread's thread-locals are destroyed.
+//! The flush at exit happens in the thread's teardown.
 //! `JoinHandle::join` waits for that; the end of `std::thread::scope` does
 //! not (it waits for the closures, not the threads' teardown), so right after
 //! a scope `approx` may still trail while `sum` is already exact.

@@ -34,9 +34,9 @@
 //! The [`Counter`](crate::Counter)'s, for every bucket: every completed
 //! `record` is in every later snapshot exactly once; a reader's counts never
 //! decrease; nothing is lost when a thread exits (its counts stay where
-//! snapshots find them); a thread that records from a `thread_local!`
-//! destructor after the crate's own records into a shared part, under a
-//! lock. A snapshot taken while other threads record includes some of their
+//! snapshots find them); a thread that records after the crate's teardown
+//! for it ([Thread exit](crate#thread-exit)) records into a shared part,
+//! under a lock. A snapshot taken while other threads record includes some of their
 //! concurrent records.
 //!
 //! # Examples

@@ -30,12 +30,13 @@ use crate::thread::owned::OwnedTable;
 ///   value, the value is dropped after the reading ends instead of at the
 ///   exit: by that slot's next owner (when it first uses the registry or
 ///   exits), or with the registry. Keep readings short.
-/// - A thread that uses the registry while it exits (from a `thread_local!`
-///   destructor that runs after the crate's own) gets a temporary value,
-///   dropped when its closure returns.
+/// - A thread that uses the registry after the crate's teardown for it (see
+///   [Thread exit](crate#thread-exit)) gets a temporary value, dropped when
+///   its closure returns.
 /// - A value dropped at its thread's exit runs its `Drop` during the
 ///   thread's teardown, as a `thread_local!` value would: a panic there
-///   aborts the process.
+///   aborts the process. On Linux that is after the thread's
+///   `thread_local!` destructors: use `try_with` on thread-locals there.
 ///
 /// # Examples
 ///

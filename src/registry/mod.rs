@@ -25,8 +25,9 @@
 //!   creates this thread's value and returns it; when the outer initialiser
 //!   returns, its value is dropped and the outer call returns the inner
 //!   value. A thread never has two values.
-//! - **Thread exit is a normal case.** `get` and `get_or` work from a
-//!   `thread_local!` destructor, before or after the crate's own: a thread
+//! - **Thread exit is a normal case.** `get` and `get_or` work while the
+//!   thread exits, before or after the crate's teardown for it (see
+//!   [Thread exit](crate#thread-exit)): a thread
 //!   still sees the value it created while running, and a value first created
 //!   during teardown is kept like any other (its entry reports
 //!   `has_exited() == true`, on Linux also when the thread's first use of
@@ -599,8 +600,9 @@ impl<V> ThreadShare<V> {
         self.owner.as_ref().and_then(|owner| owner.name())
     }
 
-    /// Whether the thread has begun to exit (its thread-local destructors
-    /// have started); `true` for a share that belongs to no thread.
+    /// Whether the crate's teardown for the thread has begun (see
+    /// [Thread exit](crate#thread-exit)); `true` for a share that belongs to
+    /// no thread.
     pub fn has_exited(&self) -> bool {
         self.owner.as_ref().is_none_or(|owner| owner.has_exited())
     }

@@ -7,11 +7,12 @@ use std::marker::PhantomData;
 use std::mem;
 
 use super::{Reuse, Scratch, ScratchPool};
+use crate::thread::exit::{self, ExitOwned};
 
 /// Declares built-in [`LocalPool`]s, each with its own `thread_local!`.
 macro_rules! local_pool {
     ($($(#[$attr:meta])* static $name:ident: $t:ty = (
-        $max_buffers:expr, $max_bytes:expr, $drain:expr $(,)?
+        $max_buffers:expr, $max_bytes:expr, $close:expr $(,)?
     );)*) => {$(
         $(#[$attr])*
         static $name: $crate::scratch::LocalPool<$name::Hot> =
@@ -23,13 +24,11 @@ macro_rules! local_pool {
             use super::*;
 
             ::std::thread_local! {
-                static HOT: ::std::cell::RefCell<$t> = {
-                    // Once per thread: if this is a first use after the
-                    // thread's thread-local destructors ran, this buffer's
-                    // own destructor never will; the crate's exit key
-                    // empties it instead (see `thread::id::watch_exit`).
-                    $crate::thread::id::watch_exit($drain);
-                    ::std::cell::RefCell::new(<$t as ::std::default::Default>::default())
+                // No destructor on Linux: the thread's exit frees the buffer
+                // (see `thread::exit`).
+                static HOT: ::std::cell::RefCell<$crate::thread::exit::ExitOwned<$t>> = {
+                    $crate::thread::exit::watch_exit($close);
+                    ::std::cell::RefCell::new(::std::default::Default::default())
                 };
             }
 
@@ -38,7 +37,9 @@ macro_rules! local_pool {
             impl $crate::scratch::Hot for Hot {
                 type Value = $t;
                 #[inline(always)]
-                fn with<R>(f: impl FnOnce(&::std::cell::RefCell<$t>) -> R) -> Option<R> {
+                fn with<R>(
+                    f: impl FnOnce(&::std::cell::RefCell<$crate::thread::exit::ExitOwned<$t>>) -> R,
+                ) -> Option<R> {
                     HOT.try_with(f).ok()
                 }
             }
@@ -68,7 +69,9 @@ pub(crate) struct LocalPool<H: Hot> {
 pub(crate) trait Hot: 'static {
     type Value: Reuse + Default;
     /// Runs `f` on the thread-local, or returns `None` once it is destroyed.
-    fn with<R>(f: impl FnOnce(&RefCell<Self::Value>) -> R) -> Option<R>;
+    /// (Where it has no destructor, the thread's exit leaves it borrowed
+    /// instead: see [`exit::close`].)
+    fn with<R>(f: impl FnOnce(&RefCell<ExitOwned<Self::Value>>) -> R) -> Option<R>;
 }
 
 impl<H: Hot> LocalPool<H> {
@@ -86,7 +89,7 @@ impl<H: Hot> LocalPool<H> {
             let value = hot.try_borrow_mut().ok()?;
             let f = f.take()?;
             let mut value = Tidy {
-                value,
+                value: RefMut::map(value, |value| &mut **value),
                 pool: &self.pool,
             };
             Some(f(&mut value.value))
@@ -106,7 +109,7 @@ impl<H: Hot> LocalPool<H> {
 
     /// Runs `f` on the thread-local buffer if it is not in use.
     fn inspect_local<R: Default>(f: impl FnOnce(&mut H::Value) -> R) -> R {
-        H::with(|hot| hot.try_borrow_mut().map(|mut value| f(&mut value)).ok())
+        H::with(|hot| hot.try_borrow_mut().map(|mut value| f(&mut **value)).ok())
             .flatten()
             .unwrap_or_default()
     }
@@ -128,6 +131,12 @@ impl<H: Hot> LocalPool<H> {
     /// Drops the thread-local buffer's memory (if it is not in use).
     pub(crate) fn drain_local(&self) {
         drop(Self::inspect_local(|value| Some(mem::take(value))));
+    }
+
+    /// Frees the thread-local buffer for the thread's exit, and closes it:
+    /// from here on this thread uses the table (which falls back).
+    pub(crate) fn close_local(&self) {
+        H::with(exit::close);
     }
 }
 

@@ -52,10 +52,10 @@
 //!   that grew past the cap is shrunk to it when given back, or dropped if it
 //!   cannot shrink, so one huge request does not leave every thread of a pool
 //!   holding a huge buffer. A thread's buffers are freed when it exits.
-//! - **Thread exit is a normal case.** From a `thread_local!` destructor
-//!   that runs after the crate's own, or from any point where the thread's
-//!   slot is gone, a call gets a fresh temporary buffer, dropped afterwards.
-//!   Nothing panics.
+//! - **Thread exit is a normal case.** After the crate's teardown for the
+//!   thread ([Thread exit](crate#thread-exit)), or from any point where the
+//!   thread's slot is gone, a call gets a fresh temporary buffer, dropped
+//!   afterwards. Nothing panics.
 //! - **Buffers stay on their thread.** The guard is `!Send`, and the
 //!   closure forms lend the buffer only for the closure:
 //!
@@ -100,25 +100,25 @@ local_pool! {
     static BYTES: Vec<u8> = (
         DEFAULT_MAX_BUFFERS,
         DEFAULT_MAX_BYTES,
-        crate::thread::id::drain::SCRATCH_BYTES
+        crate::thread::exit::close::SCRATCH_BYTES
     );
     /// The pool behind [`with_string`] and [`string`].
     static STRINGS: String = (
         DEFAULT_MAX_BUFFERS,
         DEFAULT_MAX_BYTES,
-        crate::thread::id::drain::SCRATCH_STRINGS
+        crate::thread::exit::close::SCRATCH_STRINGS
     );
 }
 
-/// Empties the calling thread's thread-local byte buffer: for the crate's
-/// exit key, at a thread's very end.
-pub(crate) fn drain_bytes() {
-    BYTES.drain_local();
+/// Frees and closes the calling thread's thread-local byte buffer: for the
+/// thread's exit (see `thread::exit`).
+pub(crate) fn close_bytes() {
+    BYTES.close_local();
 }
 
 /// The same for the string buffer.
-pub(crate) fn drain_strings() {
-    STRINGS.drain_local();
+pub(crate) fn close_strings() {
+    STRINGS.close_local();
 }
 
 /// The capacity, in bytes, that the calling thread keeps in the buffers of

@@ -523,9 +523,9 @@ impl<T: Reuse> Drop for Scratch<'_, T> {
     #[inline]
     fn drop(&mut self) {
         // Unlike a lease inside `with`, a guard can outlive its thread's live
-        // phase: kept in a `thread_local!` whose destructor runs after the
-        // crate's, it is dropped once the thread's index may belong to
-        // another thread. Give the buffer back only if this thread still owns
+        // phase: dropped after the crate's teardown for the thread (from a
+        // later key destructor, say), it is dropped once the thread's index
+        // may belong to another thread. Give the buffer back only if this thread still owns
         // the slot; otherwise the lease drops it.
         if self
             .lease

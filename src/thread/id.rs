@@ -10,26 +10,24 @@
 //!   index before.
 //!
 //! The fast path reads one `const`-initialised thread-local with no
-//! destructor ([`current`]). The destructor that releases the index lives in a
-//! separate guard, registered only on the slow path ([`register`]), so that the
-//! common case registers nothing (the split used by `thread_local`'s
-//! `thread_id.rs`).
+//! destructor ([`current`]). Registration ([`register`]) asks [`super::exit`]
+//! to run the thread's exit, which releases the index; none of this
+//! registers anything on the fast path.
 //!
-//! Teardown is a normal state here: once the guard has run, the thread is
-//! [`Registration::Exiting`], [`current`] returns `None` for good, and the
-//! building blocks fall back instead of touching a slot whose index another
-//! thread may already hold.
+//! Teardown is a normal state here: once the thread's exit has run, the
+//! thread is [`Registration::Exiting`], [`current`] returns `None` for good,
+//! and the building blocks fall back instead of touching a slot whose index
+//! another thread may already hold.
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::thread::ThreadId;
 
-use parking_lot::Mutex;
-
 use super::record::ThreadRecord;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 
 /// A live thread's place in the tables, and its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +60,7 @@ enum State {
     Fresh,
     /// The thread holds an index.
     Live(Thread),
-    /// The thread's guard has run (or could not be registered): the thread is
+    /// The thread's exit has run (or could not be arranged): the thread is
     /// exiting. `last` is where it lived, if it ever did; `id` is its std
     /// id, kept for records made while it exits (std may have dropped the
     /// thread's handle by then).
@@ -77,8 +75,10 @@ thread_local! {
     // No destructor: readable at every point of the thread's life, teardown
     // included, and reading it registers nothing.
     static STATE: Cell<State> = const { Cell::new(State::Fresh) };
-    // The destructor half: releases the index and marks the record exited.
-    static GUARD: Guard = const { Guard { record: RefCell::new(None) } };
+    // The record of a live thread, taken by its exit. No destructor (see
+    // `super::exit`): a thread that never exits keeps it.
+    static RECORD: RefCell<Option<ManuallyDrop<Arc<ThreadRecord>>>> =
+        const { RefCell::new(None) };
 }
 
 /// The calling thread's position, if it is live.
@@ -121,18 +121,19 @@ pub(crate) enum Registration {
 /// Registers the calling thread if it is fresh, and says where it stands.
 ///
 /// Registration allocates the thread's key, its [`ThreadRecord`] and its
-/// index, and registers the guard that gives the index back at thread exit.
-/// If the guard cannot be registered because the thread's thread-locals are
-/// already being destroyed, the thread is `Exiting` from the start.
+/// index, and arranges for the thread's exit to give the index back. If
+/// that cannot be arranged (the thread is past its exit), the thread is
+/// `Exiting` from the start.
 #[cold]
 pub(crate) fn register() -> Registration {
     match STATE.with(Cell::get) {
         State::Live(thread) => {
-            match GUARD.try_with(|guard| guard.record.borrow().clone()) {
-                Ok(Some(record)) => Registration::Live(thread, record),
-                // Unreachable: the guard leaves `Live` before it lets go of
-                // the record. Exiting is the safe answer all the same.
-                _ => Registration::Exiting {
+            let record = RECORD.with(|record| record.borrow().as_deref().cloned());
+            match record {
+                Some(record) => Registration::Live(thread, record),
+                // Unreachable: the exit leaves `Live` before it takes the
+                // record. Exiting is the safe answer all the same.
+                None => Registration::Exiting {
                     key: thread.key,
                     id: None,
                 },
@@ -142,13 +143,11 @@ pub(crate) fn register() -> Registration {
         State::Fresh => {
             let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
             let record = Arc::new(ThreadRecord::current(key));
-            let installed = GUARD
-                .try_with(|guard| *guard.record.borrow_mut() = Some(Arc::clone(&record)))
-                .is_ok();
-            if installed {
+            if super::exit::watch() {
                 let thread = Thread::new(IDS.lock().alloc(), key);
+                let kept = ManuallyDrop::new(Arc::clone(&record));
+                RECORD.with(|slot| *slot.borrow_mut() = Some(kept));
                 STATE.with(|state| state.set(State::Live(thread)));
-                late_exit::watch();
                 Registration::Live(thread, record)
             } else {
                 let id = record.id();
@@ -200,25 +199,15 @@ impl IdAllocator {
     }
 }
 
-/// Gives the thread's index back when its thread-locals are destroyed.
-struct Guard {
-    /// Set once, at registration; taken by the thread's exit.
-    record: RefCell<Option<Arc<ThreadRecord>>>,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(record) = self.record.get_mut().take() {
-            exit(&record);
-        }
-    }
-}
-
-/// The thread's exit, from its guard's destructor (or, if that never runs,
-/// from [`late_exit`]'s); once only, whichever runs first.
-fn exit(record: &ThreadRecord) {
+/// The thread's exit, from [`super::exit`]: runs its exit hooks and gives
+/// its index back. Once only; does nothing for a thread that is not live.
+pub(super) fn exit() {
     let Some(last) = current() else {
-        return; // already exiting
+        return; // never registered, or already exiting
+    };
+    let record = RECORD.with(|record| record.borrow_mut().take());
+    let Some(record) = record.map(ManuallyDrop::into_inner) else {
+        return; // unreachable: a live thread has its record
     };
     // From here on the thread writes to no slot: `current` is `None` for the
     // rest of its life, so the index can be handed to another thread.
@@ -231,119 +220,6 @@ fn exit(record: &ThreadRecord) {
     });
     record.exit();
     IDS.lock().free(last.id());
-}
-
-/// The exit of a thread whose first contact with the crate came after its
-/// thread-local destructors had run: from a `pthread_key_create`
-/// destructor of a C library, say. The guard registered then is never run
-/// (glibc does not look at its list of thread-local destructors again), so
-/// the thread would keep its index and never be reported exited. On Linux
-/// every registering thread also sets a process-wide pthread key, whose
-/// destructor runs after the thread-local ones and, for a key set while
-/// other keys' destructors run, in the next round (glibc runs up to four
-/// rounds; a first contact in the fourth is not covered). For a thread whose
-/// guard ran, it finds the thread `Exiting` and does nothing.
-mod late_exit {
-    #[cfg(all(target_os = "linux", not(miri)))]
-    pub(super) fn watch() {
-        use std::ffi::{c_int, c_uint, c_void};
-        use std::sync::OnceLock;
-
-        type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
-        extern "C" {
-            // POSIX, in the C library std links against.
-            fn pthread_key_create(key: *mut c_uint, destructor: Destructor) -> c_int;
-            fn pthread_setspecific(key: c_uint, value: *const c_void) -> c_int;
-        }
-
-        unsafe extern "C" fn run(_: *mut c_void) {
-            super::exit_late();
-            super::drain_thread_locals();
-        }
-
-        static KEY: OnceLock<Option<c_uint>> = OnceLock::new();
-        let key = KEY.get_or_init(|| {
-            let mut key = 0;
-            // SAFETY: a valid out-pointer and a destructor of the C type.
-            let created = unsafe { pthread_key_create(&mut key, Some(run)) } == 0;
-            created.then_some(key)
-        });
-        if let Some(key) = *key {
-            // SAFETY: a key made above; a non-null value makes glibc call
-            // `run` at thread exit. Failure (ENOMEM) leaves the thread as it
-            // was before this module.
-            let _ = unsafe { pthread_setspecific(key, std::ptr::dangling::<c_void>()) };
-        }
-    }
-
-    /// Elsewhere the guard's thread-local destructor is all there is.
-    #[cfg(not(all(target_os = "linux", not(miri))))]
-    pub(super) fn watch() {}
-}
-
-/// The crate's thread-locals that own memory and have destructors of their
-/// own, as bits for [`watch_exit`].
-pub(crate) mod drain {
-    pub(crate) const SCRATCH_BYTES: u8 = 1;
-    pub(crate) const SCRATCH_STRINGS: u8 = 2;
-    pub(crate) const ARENA: u8 = 4;
-    pub(crate) const LAST_ERROR: u8 = 8;
-}
-
-thread_local! {
-    /// Which of [`drain`]'s thread-locals this thread has initialised. No
-    /// destructor.
-    static TO_DRAIN: Cell<u8> = const { Cell::new(0) };
-}
-
-/// Notes that the calling thread initialised the thread-local `what` (a
-/// [`drain`] bit), and makes sure the crate's exit key runs at the thread's
-/// very end (Linux), where [`drain_thread_locals`] empties it in case its
-/// own destructor never runs. Called once per thread per thread-local,
-/// outside hot paths.
-pub(crate) fn watch_exit(what: u8) {
-    TO_DRAIN.with(|to_drain| to_drain.set(to_drain.get() | what));
-    late_exit::watch();
-}
-
-/// Empties, at the thread's very end, the crate's thread-locals that own
-/// memory: after the thread's thread-local destructors, so a normal
-/// thread's are gone already (nothing to do); a thread that first used them
-/// later (from a C library's key destructor) registered destructors that
-/// glibc never runs, and would leak them. Only those the thread initialised:
-/// touching another now would register its destructor too late as well.
-#[cfg(all(target_os = "linux", not(miri)))]
-fn drain_thread_locals() {
-    let what = TO_DRAIN.with(Cell::get);
-    if what & drain::SCRATCH_BYTES != 0 {
-        crate::scratch::drain_bytes();
-    }
-    if what & drain::SCRATCH_STRINGS != 0 {
-        crate::scratch::drain_strings();
-    }
-    if what & drain::ARENA != 0 {
-        crate::arena::drain_thread_local();
-    }
-    if what & drain::LAST_ERROR != 0 {
-        crate::last_error::drain_thread_local();
-    }
-}
-
-/// [`late_exit`]'s destructor: the guard's work, if the guard has not run.
-#[cfg(all(target_os = "linux", not(miri)))]
-fn exit_late() {
-    // Not live: never registered (the key was set for `drain_thread_locals`
-    // alone), or the guard ran (the usual case). Either way the guard is
-    // not touched: touching it now would register its destructor too late,
-    // leaving glibc a node it never frees.
-    if current().is_none() {
-        return;
-    }
-    // The record is taken out, not cloned: the guard that holds it is never
-    // dropped (its destructor was registered too late to run).
-    if let Ok(Some(record)) = GUARD.try_with(|guard| guard.record.borrow_mut().take()) {
-        exit(&record);
-    }
 }
 
 #[cfg(test)]

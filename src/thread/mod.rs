@@ -4,6 +4,9 @@
 //!
 //! - [`id`]: the calling thread's dense index and never-reused key, read on
 //!   every fast path; registration and the teardown state.
+//! - [`exit`]: how the crate learns that a thread exits (a pthread key on
+//!   Linux, a thread-local destructor elsewhere), and the per-thread buffers
+//!   it frees then.
 //! - [`record`]: what a thread leaves for reports (id, name, exited), and the
 //!   exit-hook protocol.
 //! - [`table`]: a lock-free table with one slot per thread index.
@@ -15,6 +18,8 @@
 pub(crate) mod owned;
 pub(crate) mod record;
 
+#[cfg(not(threadkit_loom))]
+pub(crate) mod exit;
 #[cfg(not(threadkit_loom))]
 pub(crate) mod id;
 #[cfg(not(threadkit_loom))]

@@ -106,8 +106,8 @@ impl ThreadRecord {
         self.name.as_deref()
     }
 
-    /// Whether the thread has begun to exit (its thread-local destructors
-    /// have started).
+    /// Whether the thread has begun to exit (the crate's teardown for it
+    /// has started).
     pub(crate) fn has_exited(&self) -> bool {
         self.exited.load(Ordering::Acquire)
     }

@@ -9,3 +9,104 @@ pub fn scaled<T>(n: T, miri: T) -> T {
         n
     }
 }
+
+/// Runs `f` as the calling thread exits, after the crate's own teardown
+/// (its exit hooks, its buffers freed): the position where every block must
+/// fall back.
+///
+/// On Linux the crate's teardown runs from a pthread key made at process
+/// start; `f` runs from a key made just after it (a constructor without
+/// priority: the crate's has one), whose destructor glibc runs after the
+/// crate's and before std's own cleanup (keys run in index order, and std
+/// makes its key later). Elsewhere the crate's teardown is a
+/// `thread_local!` destructor, and `f` runs from one registered now: call
+/// this before the thread first touches the crate, so that it is destroyed
+/// after the crate's.
+#[allow(dead_code)] // not every test binary uses it
+pub fn after_the_crates_exit(f: impl FnOnce() + 'static) {
+    let f: Box<dyn FnOnce()> = Box::new(f);
+    later::push(f);
+}
+
+#[cfg(target_os = "linux")]
+mod later {
+    use std::ffi::{c_int, c_uint, c_void};
+    use std::sync::OnceLock;
+
+    type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
+    extern "C" {
+        fn pthread_key_create(key: *mut c_uint, destructor: Destructor) -> c_int;
+        fn pthread_getspecific(key: c_uint) -> *mut c_void;
+        fn pthread_setspecific(key: c_uint, value: *const c_void) -> c_int;
+    }
+
+    type Jobs = Vec<Box<dyn FnOnce()>>;
+
+    unsafe extern "C" fn run(jobs: *mut c_void) {
+        // SAFETY: the value `push` set: a leaked `Box<Jobs>`, taken once
+        // (glibc clears the value before it calls this).
+        let jobs = unsafe { Box::from_raw(jobs.cast::<Jobs>()) };
+        for job in *jobs {
+            job();
+        }
+    }
+
+    fn key() -> c_uint {
+        static KEY: OnceLock<c_uint> = OnceLock::new();
+        *KEY.get_or_init(|| {
+            let mut key = 0;
+            // SAFETY: a valid out-pointer and a destructor of the C type.
+            assert_eq!(unsafe { pthread_key_create(&mut key, Some(run)) }, 0);
+            key
+        })
+    }
+
+    /// Makes the key while the process starts: after the crate's, before
+    /// std's.
+    #[used]
+    #[link_section = ".init_array"]
+    static CONSTRUCTOR: extern "C" fn() = {
+        extern "C" fn make_key() {
+            key();
+        }
+        make_key
+    };
+
+    pub(super) fn push(job: Box<dyn FnOnce()>) {
+        let key = key();
+        // SAFETY: the key's value is null or a leaked `Box<Jobs>` that only
+        // this thread uses.
+        unsafe {
+            let jobs = pthread_getspecific(key).cast::<Jobs>();
+            if jobs.is_null() {
+                let jobs = Box::into_raw(Box::new(vec![job]));
+                assert_eq!(pthread_setspecific(key, jobs.cast()), 0);
+            } else {
+                (*jobs).push(job);
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod later {
+    use std::cell::RefCell;
+
+    struct Jobs(RefCell<Vec<Box<dyn FnOnce()>>>);
+
+    impl Drop for Jobs {
+        fn drop(&mut self) {
+            for job in self.0.take() {
+                job();
+            }
+        }
+    }
+
+    thread_local! {
+        static JOBS: Jobs = const { Jobs(RefCell::new(Vec::new())) };
+    }
+
+    pub(super) fn push(job: Box<dyn FnOnce()>) {
+        JOBS.with(|jobs| jobs.0.borrow_mut().push(job));
+    }
+}
