@@ -43,9 +43,9 @@
 //!
 //! A shared library that contains the crate must not be unloaded
 //! (`dlclose`) while threads that used it still run: their key destructor
-//! would be gone. (A thread-local destructor registered with glibc kept the
-//! library loaded; the crate registered its key for every thread before
-//! this design too, so this is no new limit.)
+//! would be gone. (A thread-local destructor registered with glibc keeps
+//! its library loaded until it has run; the crate's key, set for every
+//! thread before this design as well, never did.)
 
 use std::cell::{Cell, RefCell};
 use std::mem;
