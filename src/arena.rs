@@ -77,14 +77,7 @@ crate::scratch::local_pool! {
     static DEFAULT: Bump = (
         DEFAULT_MAX_ARENAS,
         DEFAULT_MAX_BYTES,
-        crate::thread::exit::close::ARENA
     );
-}
-
-/// Frees and closes the calling thread's thread-local arena: for the
-/// thread's exit (see `thread::exit`).
-pub(crate) fn close_thread_local() {
-    DEFAULT.close_local();
 }
 
 /// Runs `f` with the calling thread's bump arena, and releases everything

@@ -308,7 +308,7 @@ impl<E: 'static> LastError<E> {
                     None => {
                         if slots.is_empty() {
                             // The thread's first slot: see `close_thread_local`.
-                            exit::watch_exit(exit::close::LAST_ERROR);
+                            exit::watch_exit(close_thread_local);
                         }
                         let alive = self
                             .alive
@@ -335,7 +335,7 @@ impl<E: 'static> LastError<E> {
 /// Drops the calling thread's slots (their errors) and closes them: for the
 /// thread's exit (see `thread::exit`). From here on `set` drops its error
 /// and the slots read as empty, as after a thread-local destructor.
-pub(crate) fn close_thread_local() {
+fn close_thread_local() {
     let _ = SLOTS.try_with(exit::close);
 }
 

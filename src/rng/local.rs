@@ -156,6 +156,7 @@ fn process_seed() -> u64 {
 /// one the child has): forget the process seed, and reseed this thread's
 /// generator on its next draw unless [`seed`] chose its stream. Only
 /// atomics and `Cell`s: nothing that could be mid-update in the parent.
+#[cfg(all(unix, not(miri)))]
 pub(super) fn forked() {
     PROCESS_SEED.store(0, Ordering::Relaxed);
     LOCAL.with(|local| {

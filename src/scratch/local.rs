@@ -7,12 +7,12 @@ use std::marker::PhantomData;
 use std::mem;
 
 use super::{Reuse, Scratch, ScratchPool};
-use crate::thread::exit::{self, ExitOwned};
+use crate::thread::exit::ExitOwned;
 
 /// Declares built-in [`LocalPool`]s, each with its own `thread_local!`.
 macro_rules! local_pool {
     ($($(#[$attr:meta])* static $name:ident: $t:ty = (
-        $max_buffers:expr, $max_bytes:expr, $close:expr $(,)?
+        $max_buffers:expr, $max_bytes:expr $(,)?
     );)*) => {$(
         $(#[$attr])*
         static $name: $crate::scratch::LocalPool<$name::Hot> =
@@ -27,7 +27,11 @@ macro_rules! local_pool {
                 // No destructor on Linux: the thread's exit frees the buffer
                 // (see `thread::exit`).
                 static HOT: ::std::cell::RefCell<$crate::thread::exit::ExitOwned<$t>> = {
-                    $crate::thread::exit::watch_exit($close);
+                    // `try_with`: elsewhere than Linux the buffer has a
+                    // destructor, which may have run before the exit.
+                    $crate::thread::exit::watch_exit(|| {
+                        let _ = HOT.try_with($crate::thread::exit::close);
+                    });
                     ::std::cell::RefCell::new(::std::default::Default::default())
                 };
             }
@@ -70,7 +74,7 @@ pub(crate) trait Hot: 'static {
     type Value: Reuse + Default;
     /// Runs `f` on the thread-local, or returns `None` once it is destroyed.
     /// (Where it has no destructor, the thread's exit leaves it borrowed
-    /// instead: see [`exit::close`].)
+    /// instead: see [`crate::thread::exit::close`].)
     fn with<R>(f: impl FnOnce(&RefCell<ExitOwned<Self::Value>>) -> R) -> Option<R>;
 }
 
@@ -131,12 +135,6 @@ impl<H: Hot> LocalPool<H> {
     /// Drops the thread-local buffer's memory (if it is not in use).
     pub(crate) fn drain_local(&self) {
         drop(Self::inspect_local(|value| Some(mem::take(value))));
-    }
-
-    /// Frees the thread-local buffer for the thread's exit, and closes it:
-    /// from here on this thread uses the table (which falls back).
-    pub(crate) fn close_local(&self) {
-        H::with(exit::close);
     }
 }
 

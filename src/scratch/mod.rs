@@ -100,25 +100,12 @@ local_pool! {
     static BYTES: Vec<u8> = (
         DEFAULT_MAX_BUFFERS,
         DEFAULT_MAX_BYTES,
-        crate::thread::exit::close::SCRATCH_BYTES
     );
     /// The pool behind [`with_string`] and [`string`].
     static STRINGS: String = (
         DEFAULT_MAX_BUFFERS,
         DEFAULT_MAX_BYTES,
-        crate::thread::exit::close::SCRATCH_STRINGS
     );
-}
-
-/// Frees and closes the calling thread's thread-local byte buffer: for the
-/// thread's exit (see `thread::exit`).
-pub(crate) fn close_bytes() {
-    BYTES.close_local();
-}
-
-/// The same for the string buffer.
-pub(crate) fn close_strings() {
-    STRINGS.close_local();
 }
 
 /// The capacity, in bytes, that the calling thread keeps in the buffers of

@@ -161,25 +161,39 @@ mod key {
     }
 }
 
-/// The crate's thread-locals that own memory, as bits for [`watch_exit`].
-pub(crate) mod close {
-    pub(crate) const SCRATCH_BYTES: u8 = 1;
-    pub(crate) const SCRATCH_STRINGS: u8 = 2;
-    pub(crate) const ARENA: u8 = 4;
-    pub(crate) const LAST_ERROR: u8 = 8;
-}
+/// How many of the crate's thread-locals own memory: the scratch byte and
+/// string buffers, the arena, `LastError`'s slots.
+const CLOSERS: usize = 4;
+
+/// The functions that free them, for those the thread initialised.
+type Closers = [Option<fn()>; CLOSERS];
 
 thread_local! {
-    /// Which of [`close`]'s thread-locals this thread has initialised. No
-    /// destructor.
-    static TO_CLOSE: Cell<u8> = const { Cell::new(0) };
+    /// How to free each of the crate's thread-locals that own memory and
+    /// that this thread initialised. No destructor.
+    static TO_CLOSE: Cell<Closers> = const { Cell::new([None; CLOSERS]) };
 }
 
-/// Notes that the calling thread initialised the thread-local `what` (a
-/// [`close`] bit), and makes sure the thread's exit will free it. Called
-/// once per thread per thread-local, outside hot paths.
-pub(crate) fn watch_exit(what: u8) {
-    TO_CLOSE.with(|to_close| to_close.set(to_close.get() | what));
+/// Notes that the calling thread initialised a thread-local that owns
+/// memory, which `close` frees (and leaves closed, see [`close`]), and makes
+/// sure the thread's exit will call it. Called once per thread per
+/// thread-local, outside hot paths.
+pub(crate) fn watch_exit(close: fn()) {
+    TO_CLOSE.with(|to_close| {
+        let mut closers = to_close.get();
+        let known = closers
+            .iter()
+            .flatten()
+            .any(|c| std::ptr::fn_addr_eq(*c, close));
+        if !known {
+            let free = closers.iter_mut().find(|c| c.is_none());
+            debug_assert!(free.is_some(), "more thread-locals own memory than CLOSERS");
+            if let Some(free) = free {
+                *free = Some(close);
+                to_close.set(closers);
+            }
+        }
+    });
     watch();
 }
 
@@ -187,18 +201,8 @@ pub(crate) fn watch_exit(what: u8) {
 /// initialised, and leaves them closed: a use from here on falls back to a
 /// temporary, as a use after a destructor would.
 fn close_thread_locals() {
-    let what = TO_CLOSE.with(Cell::get);
-    if what & close::SCRATCH_BYTES != 0 {
-        crate::scratch::close_bytes();
-    }
-    if what & close::SCRATCH_STRINGS != 0 {
-        crate::scratch::close_strings();
-    }
-    if what & close::ARENA != 0 {
-        crate::arena::close_thread_local();
-    }
-    if what & close::LAST_ERROR != 0 {
-        crate::last_error::close_thread_local();
+    for close in TO_CLOSE.with(Cell::get).into_iter().flatten() {
+        close();
     }
 }
 
