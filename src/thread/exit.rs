@@ -186,9 +186,9 @@ pub(crate) fn watch_exit(close: fn()) {
             .flatten()
             .any(|c| std::ptr::fn_addr_eq(*c, close));
         if !known {
-            let free = closers.iter_mut().find(|c| c.is_none());
-            debug_assert!(free.is_some(), "more thread-locals own memory than CLOSERS");
-            if let Some(free) = free {
+            // There is room: `CLOSERS` functions, each registered once (a
+            // non-generic function, so one address).
+            if let Some(free) = closers.iter_mut().find(|c| c.is_none()) {
                 *free = Some(close);
                 to_close.set(closers);
             }
