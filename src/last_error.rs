@@ -306,7 +306,7 @@ impl<E: 'static> LastError<E> {
                 let at = match slots.iter().position(|slot| slot.id == id) {
                     Some(at) => at,
                     None => {
-                        if slots.is_empty() {
+                        if !WATCHED.replace(true) {
                             // The thread's first slot: see `close_thread_local`.
                             exit::watch_exit(close_thread_local);
                         }
@@ -403,6 +403,8 @@ thread_local! {
     /// `RefCell`, so that the common case (nothing dropped) is a load and a
     /// compare, with no borrow. No destructor.
     static SEEN: Cell<u64> = const { Cell::new(0) };
+    /// Whether the thread's exit knows to drop `SLOTS`. No destructor.
+    static WATCHED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Drops the calling thread's slots of dropped `LastError`s, if any was

@@ -176,22 +176,17 @@ thread_local! {
 
 /// Notes that the calling thread initialised a thread-local that owns
 /// memory, which `close` frees (and leaves closed, see [`close`]), and makes
-/// sure the thread's exit will call it. Called once per thread per
-/// thread-local, outside hot paths.
+/// sure the thread's exit will call it. Call it once per thread per
+/// thread-local, outside hot paths. (Not deduplicated by address: function
+/// pointers need not compare equal to themselves, and under Miri they do
+/// not.)
 pub(crate) fn watch_exit(close: fn()) {
     TO_CLOSE.with(|to_close| {
         let mut closers = to_close.get();
-        let known = closers
-            .iter()
-            .flatten()
-            .any(|c| std::ptr::fn_addr_eq(*c, close));
-        if !known {
-            // There is room: `CLOSERS` functions, each registered once (a
-            // non-generic function, so one address).
-            if let Some(free) = closers.iter_mut().find(|c| c.is_none()) {
-                *free = Some(close);
-                to_close.set(closers);
-            }
+        // There is room: `CLOSERS` thread-locals, each registered once.
+        if let Some(free) = closers.iter_mut().find(|c| c.is_none()) {
+            *free = Some(close);
+            to_close.set(closers);
         }
     });
     watch();
