@@ -17,10 +17,12 @@
 #![cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::ffi::{c_int, c_uint, c_void};
+use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+mod common;
+use common::pthread::{key_create, run_c_thread, sets_key, Start};
 #[allow(dead_code)] // `PerThread`'s part is not called here
 #[path = "common/everything.rs"]
 mod everything;
@@ -58,19 +60,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
-type Start = extern "C" fn(*mut c_void) -> *mut c_void;
-
 extern "C" {
-    fn pthread_key_create(key: *mut c_uint, destructor: Destructor) -> c_int;
-    fn pthread_setspecific(key: c_uint, value: *const c_void) -> c_int;
-    fn pthread_create(
-        thread: *mut u64,
-        attr: *const c_void,
-        start: Start,
-        arg: *mut c_void,
-    ) -> c_int;
-    fn pthread_join(thread: u64, value: *mut *mut c_void) -> c_int;
     // glibc's; `mallinfo2` would need glibc 2.33.
     fn mallinfo() -> MallInfo;
 }
@@ -111,26 +101,12 @@ extern "C" fn c_thread_using_the_crate(_: *mut c_void) -> *mut c_void {
     std::ptr::null_mut()
 }
 
-/// A C library's thread that only sets its key.
-extern "C" fn c_thread_setting(key: *mut c_void) -> *mut c_void {
-    // SAFETY: a key from `pthread_key_create`; a non-null value makes its
-    // destructor run at thread exit.
-    unsafe { pthread_setspecific(key as usize as c_uint, std::ptr::dangling::<c_void>()) };
-    std::ptr::null_mut()
-}
-
 /// Runs `threads` C threads one after another, and returns how much more
 /// heap Rust code holds after them than before, and glibc reports in use.
 fn heap_grown_by(threads: usize, start: Start, arg: *mut c_void) -> (isize, isize) {
     let before = heap();
     for _ in 0..threads {
-        let mut thread = 0;
-        // SAFETY: valid out-pointer, default attributes, a start routine of
-        // the C type; joined here.
-        unsafe {
-            assert_eq!(pthread_create(&mut thread, std::ptr::null(), start, arg), 0);
-            assert_eq!(pthread_join(thread, std::ptr::null_mut()), 0);
-        }
+        run_c_thread(start, arg);
     }
     let after = heap();
     (after.0 - before.0, after.1 - before.1)
@@ -140,19 +116,13 @@ fn heap_grown_by(threads: usize, start: Start, arg: *mut c_void) -> (isize, isiz
 fn a_first_contact_in_a_foreign_destructor_keeps_no_memory_per_thread() {
     FAILURES.get_or_init(Arc::default);
     let _ = CONFIG.set_global("global");
-    let mut key = 0;
-    // SAFETY: a valid out-pointer and a destructor with the C signature.
-    assert_eq!(
-        unsafe { pthread_key_create(&mut key, Some(first_contact)) },
-        0
-    );
-    let key = key as usize as *mut c_void;
+    let key = key_create(first_contact) as usize as *mut c_void;
     let threads = 400;
     // Warm up: tables, the slots of one thread at a time, logs.
     heap_grown_by(50, c_thread_using_the_crate, key);
-    heap_grown_by(50, c_thread_setting, key);
+    heap_grown_by(50, sets_key, key);
     let running = heap_grown_by(threads, c_thread_using_the_crate, key);
-    let late = heap_grown_by(threads, c_thread_setting, key);
+    let late = heap_grown_by(threads, sets_key, key);
     let failures = FAILURES.get().unwrap().lock().unwrap();
     assert!(failures.is_empty(), "{failures:#?}");
     println!(

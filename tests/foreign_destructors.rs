@@ -7,7 +7,7 @@
 
 #![cfg(all(target_os = "linux", not(miri)))]
 
-use std::ffi::{c_int, c_uint, c_void};
+use std::ffi::{c_uint, c_void};
 use std::panic;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,24 +15,11 @@ use std::thread::{self, ThreadId};
 
 use threadkit::{Counter, PerThread};
 
+mod common;
+use common::pthread::{key_create, pthread_setspecific, run_c_thread, sets_key};
 #[path = "common/everything.rs"]
 mod everything;
 use everything::{exercise_everything, Failures, ADDED_PER_RUN, CONFIG};
-
-type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
-type Start = extern "C" fn(*mut c_void) -> *mut c_void;
-
-extern "C" {
-    fn pthread_key_create(key: *mut c_uint, destructor: Destructor) -> c_int;
-    fn pthread_setspecific(key: c_uint, value: *const c_void) -> c_int;
-    fn pthread_create(
-        thread: *mut u64,
-        attr: *const c_void,
-        start: Start,
-        arg: *mut c_void,
-    ) -> c_int;
-    fn pthread_join(thread: u64, value: *mut *mut c_void) -> c_int;
-}
 
 static COUNTER: Counter = Counter::new();
 static VALUES: OnceLock<PerThread<u32>> = OnceLock::new();
@@ -46,43 +33,13 @@ unsafe extern "C" fn foreign_destructor(_: *mut c_void) {
 
 fn foreign_key() -> c_uint {
     static KEY: OnceLock<c_uint> = OnceLock::new();
-    *KEY.get_or_init(|| {
-        let mut key = 0;
-        // SAFETY: a valid out-pointer and a destructor with the C signature.
-        assert_eq!(
-            unsafe { pthread_key_create(&mut key, Some(foreign_destructor)) },
-            0
-        );
-        key
-    })
-}
-
-/// The C library's thread: it only sets its key.
-extern "C" fn c_thread(key: *mut c_void) -> *mut c_void {
-    // SAFETY: a key from `pthread_key_create`; any non-null value makes its
-    // destructor run at thread exit.
-    unsafe { pthread_setspecific(key as usize as c_uint, std::ptr::dangling::<c_void>()) };
-    std::ptr::null_mut()
+    *KEY.get_or_init(|| key_create(foreign_destructor))
 }
 
 /// Runs a C library's thread that only sets `key` (so that its destructor
 /// runs as the thread exits), and joins it.
 fn run_c_thread_setting(key: c_uint) {
-    let mut thread = 0;
-    // SAFETY: valid out-pointer, default attributes, a start routine of the
-    // C type; joined here.
-    unsafe {
-        assert_eq!(
-            pthread_create(
-                &mut thread,
-                std::ptr::null(),
-                c_thread,
-                key as usize as *mut c_void
-            ),
-            0
-        );
-        assert_eq!(pthread_join(thread, std::ptr::null_mut()), 0);
-    }
+    run_c_thread(sets_key, key as usize as *mut c_void);
 }
 
 #[test]
@@ -168,12 +125,7 @@ fn matrix_key() -> c_uint {
         count_handle_gone();
         thread::spawn(|| {}).join().unwrap();
         for _ in 0..64 {
-            let mut key = 0;
-            // SAFETY: as in `foreign_key`.
-            assert_eq!(
-                unsafe { pthread_key_create(&mut key, Some(in_destructor)) },
-                0
-            );
+            let key = key_create(in_destructor);
             thread::spawn(move || {
                 // SAFETY: a key made above; `PROBE` makes its destructor probe.
                 unsafe { pthread_setspecific(key, PROBE as *const c_void) };
@@ -191,7 +143,7 @@ fn matrix_key() -> c_uint {
 /// Makes the calling thread run `job` from `matrix_key`'s destructor.
 fn set_job(job: Job) {
     let job = Box::into_raw(Box::new(job));
-    // SAFETY: a key from `pthread_key_create`; the destructor takes the box.
+    // SAFETY: a key from `key_create`; the destructor takes the box.
     assert_eq!(unsafe { pthread_setspecific(matrix_key(), job.cast()) }, 0);
 }
 
@@ -207,27 +159,18 @@ fn matrix_thread(job: Job, touch_first: bool) -> Option<ThreadId> {
 }
 
 extern "C" fn c_matrix_thread(arg: *mut c_void) -> *mut c_void {
-    // SAFETY: `run_c_thread` passes a leaked `Box<(Job, bool)>`.
+    // SAFETY: `run_c_matrix_thread` passes a leaked `Box<(Job, bool)>`.
     let (job, touch_first) = *unsafe { Box::from_raw(arg.cast::<(Job, bool)>()) };
     let id = matrix_thread(job, touch_first);
     Box::into_raw(Box::new(id)).cast()
 }
 
-fn run_c_thread(job: Job, touch_first: bool) -> Option<ThreadId> {
+fn run_c_matrix_thread(job: Job, touch_first: bool) -> Option<ThreadId> {
     let arg = Box::into_raw(Box::new((job, touch_first)));
-    let mut thread = 0;
-    let mut id: *mut c_void = std::ptr::null_mut();
-    // SAFETY: valid out-pointers, default attributes, a start routine of the
-    // C type that takes the box; joined here, and its result is the box it
-    // returns.
-    unsafe {
-        assert_eq!(
-            pthread_create(&mut thread, std::ptr::null(), c_matrix_thread, arg.cast()),
-            0
-        );
-        assert_eq!(pthread_join(thread, &mut id), 0);
-        *Box::from_raw(id.cast::<Option<ThreadId>>())
-    }
+    let id = run_c_thread(c_matrix_thread, arg.cast());
+    // SAFETY: `c_matrix_thread` takes the box it was given and returns a
+    // leaked `Box<Option<ThreadId>>`.
+    *unsafe { Box::from_raw(id.cast::<Option<ThreadId>>()) }
 }
 
 /// Tags of earlier runs, so each run's tags are its own.
@@ -261,7 +204,7 @@ fn check_matrix(touch_first: bool, std_threads: bool) -> (Vec<Option<ThreadId>>,
                 .join()
                 .expect("no thread panicked or aborted")
         } else {
-            run_c_thread(job, touch_first)
+            run_c_matrix_thread(job, touch_first)
         };
         let entry = TAGS
             .iter_entries()
@@ -350,15 +293,7 @@ unsafe extern "C" fn keep_an_error(_: *mut c_void) {
 #[test]
 fn what_a_first_contact_in_a_foreign_destructor_keeps_is_freed() {
     static KEY: OnceLock<c_uint> = OnceLock::new();
-    let key = *KEY.get_or_init(|| {
-        let mut key = 0;
-        // SAFETY: as in `foreign_key`.
-        assert_eq!(
-            unsafe { pthread_key_create(&mut key, Some(keep_an_error)) },
-            0
-        );
-        key
-    });
+    let key = *KEY.get_or_init(|| key_create(keep_an_error));
     let threads = 20;
     for _ in 0..threads {
         run_c_thread_setting(key);

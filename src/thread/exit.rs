@@ -56,10 +56,12 @@ use std::ops::{Deref, DerefMut};
 /// key could not be set; elsewhere: its thread-locals are destroyed).
 pub(crate) fn watch() -> bool {
     let keyed = key::set();
-    if !keyed || key::is_constructor_thread() {
-        return GUARD.try_with(|_| ()).is_ok() || keyed;
+    if keyed && !key::is_constructor_thread() {
+        return true;
     }
-    true
+    // The guard: where there is no key, and for the main thread, whose key
+    // destructor glibc does not run at `exit`.
+    GUARD.try_with(|_| ()).is_ok() || keyed
 }
 
 /// The calling thread's exit: its exit hooks, then its buffers. Runs once

@@ -1,7 +1,11 @@
 //! Helpers shared by the integration tests.
 
+#[cfg(target_os = "linux")]
+pub mod pthread;
+
 /// `n` normally, `miri` under Miri, where every step is far slower: stress
 /// loops keep their shape and shrink their size.
+#[allow(dead_code)] // not every test binary uses it
 pub fn scaled<T>(n: T, miri: T) -> T {
     if cfg!(miri) {
         miri
@@ -30,15 +34,10 @@ pub fn after_the_crates_exit(f: impl FnOnce() + 'static) {
 
 #[cfg(target_os = "linux")]
 mod later {
-    use std::ffi::{c_int, c_uint, c_void};
+    use std::ffi::{c_uint, c_void};
     use std::sync::OnceLock;
 
-    type Destructor = Option<unsafe extern "C" fn(*mut c_void)>;
-    extern "C" {
-        fn pthread_key_create(key: *mut c_uint, destructor: Destructor) -> c_int;
-        fn pthread_getspecific(key: c_uint) -> *mut c_void;
-        fn pthread_setspecific(key: c_uint, value: *const c_void) -> c_int;
-    }
+    use super::pthread::{key_create, pthread_getspecific, pthread_setspecific};
 
     type Jobs = Vec<Box<dyn FnOnce()>>;
 
@@ -53,12 +52,7 @@ mod later {
 
     fn key() -> c_uint {
         static KEY: OnceLock<c_uint> = OnceLock::new();
-        *KEY.get_or_init(|| {
-            let mut key = 0;
-            // SAFETY: a valid out-pointer and a destructor of the C type.
-            assert_eq!(unsafe { pthread_key_create(&mut key, Some(run)) }, 0);
-            key
-        })
+        *KEY.get_or_init(|| key_create(run))
     }
 
     /// Makes the key while the process starts: after the crate's, before
