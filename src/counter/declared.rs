@@ -10,7 +10,7 @@ use std::ptr;
 use super::tally::Tally;
 use super::Counter;
 use crate::registry::ThreadShare;
-use crate::thread::id::{self, Registration};
+use crate::thread::exit::{self, Registration};
 use crate::thread::record::{ExitHook, Finished};
 
 /// Declares counters, each in a `static` with a thread-local of its own:
@@ -238,7 +238,7 @@ impl<K: Key> StaticCounter<K> {
     /// with an exit hook that forgets it again; `None` if the thread is
     /// exiting.
     fn join(&self, local: &Local) -> Option<&'static Tally> {
-        let Registration::Live(_, record) = id::register() else {
+        let Registration::Live(_, record) = exit::register() else {
             return None;
         };
         let tally = self.counter.claim_tally()?;

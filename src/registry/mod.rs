@@ -99,7 +99,8 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 
 use crate::sync::{AtomicPtr, Ordering};
-use crate::thread::id::{self as thread_id, Registration};
+use crate::thread::exit::{self, Registration};
+use crate::thread::id as thread_id;
 use crate::thread::record::ThreadRecord;
 use crate::thread::table::{self, Table};
 
@@ -297,12 +298,13 @@ impl<T: Send> PerThread<T> {
             drop(value);
             return Ok(existing);
         }
-        let (slot, key, owner) = match thread_id::register() {
+        let (slot, key, owner) = match exit::register() {
             Registration::Live(thread, record) => {
                 (self.slots.get_or_alloc(thread), thread.key, record)
             }
             Registration::Exiting { key, id } => {
-                (&self.orphans, key, Arc::new(ThreadRecord::exiting(key, id)))
+                let record = ThreadRecord::exiting(key, id);
+                (&self.orphans, key, Arc::new(record))
             }
         };
         let node = slot.push(Box::new(Node {

@@ -10,20 +10,19 @@
 //!   index before.
 //!
 //! The fast path reads one `const`-initialised thread-local with no
-//! destructor ([`current`]). Registration ([`register`]) asks [`super::exit`]
-//! to run the thread's exit, which releases the index; none of this
-//! registers anything on the fast path.
+//! destructor ([`current`]); reading it registers nothing. This file only
+//! keeps the state: [`super::exit`] registers a thread ([`enter`]) together
+//! with what will end it ([`leave`]), which holds the thread's position and
+//! record itself, so that the exit needs no thread-local of this file.
 //!
 //! Teardown is a normal state here: once the thread's exit has run, the
-//! thread is [`Registration::Exiting`], [`current`] returns `None` for good,
-//! and the building blocks fall back instead of touching a slot whose index
-//! another thread may already hold.
+//! thread is [`State::Exiting`], [`current`] returns `None`, and the building
+//! blocks fall back instead of touching a slot whose index another thread
+//! may already hold.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::mem::ManuallyDrop;
-use std::sync::Arc;
 use std::thread::ThreadId;
 
 use super::record::ThreadRecord;
@@ -41,21 +40,22 @@ pub(crate) struct Thread {
 }
 
 impl Thread {
-    fn new(id: usize, key: u64) -> Thread {
+    /// The position of dense index `id`, held by the thread with `key`.
+    pub(super) fn new(id: usize, key: u64) -> Thread {
         let bucket = (usize::BITS - 1 - (id + 1).leading_zeros()) as usize;
         let index = id + 1 - (1 << bucket);
         Thread { bucket, index, key }
     }
 
     /// The dense index this position was made from.
-    fn id(self) -> usize {
+    pub(super) fn id(self) -> usize {
         self.index + (1 << self.bucket) - 1
     }
 }
 
 /// The calling thread's state as far as this crate knows it.
 #[derive(Clone, Copy)]
-enum State {
+pub(crate) enum State {
     /// The thread has not used the crate yet.
     Fresh,
     /// The thread holds an index.
@@ -72,13 +72,12 @@ enum State {
 }
 
 thread_local! {
-    // No destructor: readable at every point of the thread's life, teardown
-    // included, and reading it registers nothing.
+    // No destructor where thread-locals are native: readable at every point
+    // of the thread's life, teardown included, and reading it registers
+    // nothing. (Where std keeps thread-locals behind OS keys, every one has
+    // a destructor, and a later read finds it `Fresh` again: see
+    // `super::exit`.)
     static STATE: Cell<State> = const { Cell::new(State::Fresh) };
-    // The record of a live thread, taken by its exit. No destructor (see
-    // `super::exit`): a thread that never exits keeps it.
-    static RECORD: RefCell<Option<ManuallyDrop<Arc<ThreadRecord>>>> =
-        const { RefCell::new(None) };
 }
 
 /// The calling thread's position, if it is live.
@@ -99,68 +98,171 @@ pub(crate) fn current() -> Option<Thread> {
 /// registering it.
 #[cold]
 pub(crate) fn exiting() -> Option<(u64, Option<Thread>)> {
-    match STATE.with(Cell::get) {
+    match state() {
         State::Exiting { key, last, .. } => Some((key, last)),
         State::Fresh | State::Live(_) => None,
     }
 }
 
-/// What the slow paths learn about the calling thread.
-pub(crate) enum Registration {
-    /// The thread holds `thread`'s index until it exits.
-    Live(Thread, Arc<ThreadRecord>),
-    /// The thread is exiting: it holds no index and must not write to a slot.
-    Exiting {
-        /// This thread's key (new if the thread never registered before).
-        key: u64,
-        /// Its std id, if known: for [`ThreadRecord::exiting`].
-        id: Option<ThreadId>,
-    },
+/// The calling thread's whole state. A state that reads fresh where std has
+/// destroyed and reset it is the exiting state it was (see [`departed`]).
+pub(super) fn state() -> State {
+    let state = STATE.with(Cell::get);
+    if let State::Fresh = state {
+        if let Some(last) = departed::last() {
+            let key = last.map_or_else(new_key, |last| last.key);
+            enter_exiting(key, last, None);
+            return State::Exiting {
+                key,
+                last,
+                id: None,
+            };
+        }
+    }
+    state
 }
 
-/// Registers the calling thread if it is fresh, and says where it stands.
+/// A key for a thread met for the first time.
+pub(super) fn new_key() -> u64 {
+    NEXT_KEY.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Gives the calling thread, fresh until now, an index: it is live from
+/// here on, until [`leave`].
+pub(super) fn enter(key: u64) -> Thread {
+    let thread = Thread::new(IDS.lock().alloc(), key);
+    STATE.with(|state| state.set(State::Live(thread)));
+    thread
+}
+
+/// Makes the calling thread live at `thread` again: for a thread whose
+/// state was reset while it held `thread` (see [`super::exit`]).
+pub(super) fn resume(thread: Thread) {
+    STATE.with(|state| state.set(State::Live(thread)));
+}
+
+/// Marks the calling thread, fresh until now, as exiting: nothing can run
+/// its exit any more. `last` is where it lived, if it did.
+pub(super) fn enter_exiting(key: u64, last: Option<Thread>, id: Option<ThreadId>) {
+    let exiting = State::Exiting { key, last, id };
+    STATE.with(|state| state.set(exiting));
+}
+
+/// The exit of the thread that lived at `last` with `record`: runs its exit
+/// hooks and gives its index back. Reads nothing of this thread's: what it
+/// needs, its caller owns.
+pub(super) fn leave(last: Thread, record: &ThreadRecord) {
+    departed::lived(last);
+    // From here on the thread writes to no slot: `current` is `None` for the
+    // rest of its life, so the index can be handed to another thread.
+    STATE.with(|state| {
+        state.set(State::Exiting {
+            key: record.key(),
+            last: Some(last),
+            id: record.id(),
+        })
+    });
+    record.exit();
+    IDS.lock().free(last.id());
+}
+
+/// Windows: what the calling thread was, once it is past its exit, in slots
+/// of the system's that std does not destroy.
 ///
-/// Registration allocates the thread's key, its [`ThreadRecord`] and its
-/// index, and arranges for the thread's exit to give the index back. If
-/// that cannot be arranged (the thread is past its exit), the thread is
-/// `Exiting` from the start.
-#[cold]
-pub(crate) fn register() -> Registration {
-    match STATE.with(Cell::get) {
-        State::Live(thread) => {
-            let record = RECORD.with(|record| record.borrow().as_deref().cloned());
-            match record {
-                Some(record) => Registration::Live(thread, record),
-                // Unreachable: the exit leaves `Live` before it takes the
-                // record. Exiting is the safe answer all the same.
-                None => Registration::Exiting {
-                    key: thread.key,
-                    id: None,
-                },
+/// Where std keeps thread-locals behind OS keys (`x86_64-pc-windows-gnu`), it
+/// destroys [`STATE`] with the rest as the thread exits, and a later read
+/// makes it anew, fresh. From these slots such a thread is still the
+/// exiting thread it was, with its key and last position (its std id went
+/// with std's handle); and a thread that never used the crate before std's
+/// destructors were done is met as exiting, not as a new thread whose exit
+/// nothing would run. (Elsewhere [`STATE`] has no destructor and is never
+/// reset.)
+#[cfg(windows)]
+mod departed {
+    use std::ffi::c_void;
+    use std::ptr;
+    use std::sync::OnceLock;
+
+    use super::Thread;
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn TlsAlloc() -> u32;
+        fn TlsGetValue(index: u32) -> *mut c_void;
+        fn TlsSetValue(index: u32, value: *const c_void) -> i32;
+    }
+
+    /// The two slots: the key, and what the thread was: 0 nothing yet, 1
+    /// past std's destructors without having lived, `n + 2` lived at dense
+    /// index `n`. `None` if the system has no slots left.
+    fn slots() -> Option<[u32; 2]> {
+        static SLOTS: OnceLock<Option<[u32; 2]>> = OnceLock::new();
+        *SLOTS.get_or_init(|| {
+            // SAFETY: no arguments; `TLS_OUT_OF_INDEXES` is `u32::MAX`.
+            let [key, was] = [(); 2].map(|()| unsafe { TlsAlloc() });
+            (key != u32::MAX && was != u32::MAX).then_some([key, was])
+        })
+    }
+
+    fn was(slot: u32) -> usize {
+        // SAFETY: a slot from `TlsAlloc`; the values are integers, never
+        // dereferenced, null where the thread never set them.
+        unsafe { TlsGetValue(slot) }.addr()
+    }
+
+    fn set(slot: u32, value: usize) {
+        // SAFETY: as in `was`.
+        unsafe { TlsSetValue(slot, ptr::without_provenance(value)) };
+    }
+
+    /// Notes that the thread that lived at `last` is leaving.
+    pub(super) fn lived(last: Thread) {
+        if let Some([key, was]) = slots() {
+            // A key past `usize::MAX` (32-bit Windows, after 2^32 threads)
+            // is kept truncated.
+            set(key, last.key as usize);
+            set(was, last.id() + 2);
+        }
+    }
+
+    /// `Some` once the thread is past its exit: where it lived, if it did.
+    pub(super) fn last() -> Option<Option<Thread>> {
+        let [key, was] = slots()?;
+        match self::was(was) {
+            0 => None,
+            1 => Some(None),
+            n => Some(Some(Thread::new(n - 2, self::was(key) as u64))),
+        }
+    }
+
+    /// A TLS callback of the crate's, after std's (`.CRT$XLB`, which runs
+    /// every `thread_local!` destructor, the crate's guard among them): the
+    /// linker sorts the `.CRT$XL?` sections by name, and the loader calls
+    /// them in that order. It notes that std is done with the thread.
+    #[used]
+    #[link_section = ".CRT$XLC"]
+    static PAST_STD: unsafe extern "system" fn(*mut c_void, u32, *mut c_void) = past_std;
+
+    unsafe extern "system" fn past_std(_: *mut c_void, reason: u32, _: *mut c_void) {
+        const DLL_THREAD_DETACH: u32 = 3;
+        if reason == DLL_THREAD_DETACH {
+            if let Some([_, was]) = slots() {
+                if self::was(was) == 0 {
+                    set(was, 1);
+                }
             }
         }
-        State::Exiting { key, id, .. } => Registration::Exiting { key, id },
-        State::Fresh => {
-            let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-            let record = Arc::new(ThreadRecord::current(key));
-            if super::exit::watch() {
-                let thread = Thread::new(IDS.lock().alloc(), key);
-                let kept = ManuallyDrop::new(Arc::clone(&record));
-                RECORD.with(|slot| *slot.borrow_mut() = Some(kept));
-                STATE.with(|state| state.set(State::Live(thread)));
-                Registration::Live(thread, record)
-            } else {
-                let id = record.id();
-                STATE.with(|state| {
-                    state.set(State::Exiting {
-                        key,
-                        last: None,
-                        id,
-                    })
-                });
-                Registration::Exiting { key, id }
-            }
-        }
+    }
+}
+
+#[cfg(not(windows))]
+mod departed {
+    use super::Thread;
+
+    pub(super) fn lived(_: Thread) {}
+
+    pub(super) fn last() -> Option<Option<Thread>> {
+        None
     }
 }
 
@@ -199,29 +301,6 @@ impl IdAllocator {
     }
 }
 
-/// The thread's exit, from [`super::exit`]: runs its exit hooks and gives
-/// its index back. Once only; does nothing for a thread that is not live.
-pub(super) fn exit() {
-    let Some(last) = current() else {
-        return; // never registered, or already exiting
-    };
-    let record = RECORD.with(|record| record.borrow_mut().take());
-    let Some(record) = record.map(ManuallyDrop::into_inner) else {
-        return; // unreachable: a live thread has its record
-    };
-    // From here on the thread writes to no slot: `current` is `None` for the
-    // rest of its life, so the index can be handed to another thread.
-    STATE.with(|state| {
-        state.set(State::Exiting {
-            key: record.key(),
-            last: Some(last),
-            id: record.id(),
-        })
-    });
-    record.exit();
-    IDS.lock().free(last.id());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,20 +328,5 @@ mod tests {
         ids.free(2);
         ids.free(0);
         assert_eq!([ids.alloc(), ids.alloc(), ids.alloc()], [0, 2, 3]);
-    }
-
-    #[test]
-    fn registered_thread_stays_live_and_keeps_its_key() {
-        std::thread::spawn(|| {
-            assert_eq!(current(), None);
-            let Registration::Live(thread, record) = register() else {
-                panic!("a running thread registers live");
-            };
-            assert_eq!(current(), Some(thread));
-            assert_eq!(record.key(), thread.key);
-            assert!(!record.has_exited());
-        })
-        .join()
-        .unwrap();
     }
 }

@@ -162,7 +162,8 @@ mod table {
 
     use super::{Slot, SlotState};
     use crate::registry::ThreadShare;
-    use crate::thread::id::{self, Registration};
+    use crate::thread::exit::{self, Registration};
+    use crate::thread::id;
     use crate::thread::table::Table;
 
     /// A table of [`Slot`]s, one per thread index, each owned by at most one
@@ -208,7 +209,7 @@ mod table {
             &self,
             take_over: impl FnOnce(&S, bool) -> S::Leftover,
         ) -> (Option<&Slot<S>>, S::Leftover) {
-            match id::register() {
+            match exit::register() {
                 Registration::Live(thread, record) => {
                     let slot = self.slots.get_or_alloc(thread);
                     let leftover = if slot.is_owned_by(thread.key) {

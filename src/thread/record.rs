@@ -74,17 +74,13 @@ impl ThreadRecord {
 
     /// A record for a value created by the calling thread while it exits:
     /// reported as exited, and it takes no hooks. `id` is the thread's std
-    /// id if the crate met the thread before; then std is not asked (its
-    /// handle may be gone), and the record has no name.
+    /// id as the crate learnt it when it first met the thread: std is not
+    /// asked again (its handle may be gone), and the record has no name.
     pub(crate) fn exiting(key: u64, id: Option<ThreadId>) -> ThreadRecord {
-        let (id, name) = match id {
-            Some(id) => (Some(id), None),
-            None => identity(),
-        };
         ThreadRecord {
             key,
             id,
-            name,
+            name: None,
             exited: AtomicBool::new(true),
             hooks: Mutex::new(Hooks {
                 waiting: Vec::new(),

@@ -2,6 +2,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod pthread;
+#[cfg(windows)]
+pub mod windows;
 
 /// `n` normally, `miri` under Miri, where every step is far slower: stress
 /// loops keep their shape and shrink their size.
@@ -22,10 +24,12 @@ pub fn scaled<T>(n: T, miri: T) -> T {
 /// start; `f` runs from a key made just after it (a constructor without
 /// priority: the crate's has one), whose destructor glibc runs after the
 /// crate's and before std's own cleanup (keys run in index order, and std
-/// makes its key later). Elsewhere the crate's teardown is a
-/// `thread_local!` destructor, and `f` runs from one registered now: call
-/// this before the thread first touches the crate, so that it is destroyed
-/// after the crate's.
+/// makes its key later). On Windows `f` runs from a TLS callback placed
+/// after std's, which runs every `thread_local!` destructor, the crate's
+/// guard among them. Elsewhere the crate's teardown is a `thread_local!`
+/// destructor, and `f` runs from one registered now: call this before the
+/// thread first touches the crate, so that std's list, last in first out,
+/// destroys it after the crate's.
 #[allow(dead_code)] // not every test binary uses it
 pub fn after_the_crates_exit(f: impl FnOnce() + 'static) {
     let f: Box<dyn FnOnce()> = Box::new(f);
@@ -82,7 +86,61 @@ mod later {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod later {
+    use std::ffi::c_void;
+    use std::sync::OnceLock;
+
+    use super::windows::{tls_alloc, TlsGetValue, TlsSetValue, DLL_THREAD_DETACH};
+
+    type Jobs = Vec<Box<dyn FnOnce()>>;
+
+    /// A slot of the system's, which std does not touch: it is still there
+    /// after std's callback has destroyed every `thread_local!`.
+    fn slot() -> u32 {
+        static SLOT: OnceLock<u32> = OnceLock::new();
+        *SLOT.get_or_init(tls_alloc)
+    }
+
+    unsafe extern "system" fn run(_: *mut c_void, reason: u32, _: *mut c_void) {
+        if reason != DLL_THREAD_DETACH {
+            return;
+        }
+        let slot = slot();
+        // SAFETY: the slot holds null or a leaked `Box<Jobs>` of this
+        // thread's, taken out once (the slot is cleared first).
+        let jobs = unsafe {
+            let jobs = TlsGetValue(slot).cast::<Jobs>();
+            if jobs.is_null() {
+                return;
+            }
+            TlsSetValue(slot, std::ptr::null());
+            Box::from_raw(jobs)
+        };
+        for job in *jobs {
+            job();
+        }
+    }
+
+    crate::tls_callback_after_std!(run);
+
+    pub(super) fn push(job: Box<dyn FnOnce()>) {
+        let slot = slot();
+        // SAFETY: the slot's value is null or a leaked `Box<Jobs>` that only
+        // this thread uses.
+        unsafe {
+            let jobs = TlsGetValue(slot).cast::<Jobs>();
+            if jobs.is_null() {
+                let jobs = Box::into_raw(Box::new(vec![job]));
+                assert_ne!(TlsSetValue(slot, jobs.cast()), 0);
+            } else {
+                (*jobs).push(job);
+            }
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod later {
     use std::cell::RefCell;
 

@@ -1,0 +1,67 @@
+//! The Win32 calls the Windows teardown tests make, as a C library would:
+//! a thread-local slot with no destructor, a TLS callback that runs after
+//! std's, and fiber-local storage with a callback.
+
+#![allow(dead_code)] // not every test binary uses every helper
+
+use std::ffi::c_void;
+
+/// A fiber-local storage callback: what a C library on Windows uses as a
+/// `pthread_key_create` destructor is used on Linux.
+pub type FlsCallback = unsafe extern "system" fn(*const c_void);
+
+#[link(name = "kernel32")]
+extern "system" {
+    fn TlsAlloc() -> u32;
+    pub fn TlsGetValue(index: u32) -> *mut c_void;
+    pub fn TlsSetValue(index: u32, value: *const c_void) -> i32;
+    fn FlsAlloc(callback: Option<FlsCallback>) -> u32;
+    pub fn FlsSetValue(index: u32, value: *const c_void) -> i32;
+}
+
+/// `TLS_OUT_OF_INDEXES` and `FLS_OUT_OF_INDEXES`.
+const OUT_OF_INDEXES: u32 = u32::MAX;
+
+/// A new thread-local slot, without a destructor.
+pub fn tls_alloc() -> u32 {
+    // SAFETY: no arguments; the result is checked.
+    let index = unsafe { TlsAlloc() };
+    assert_ne!(index, OUT_OF_INDEXES);
+    index
+}
+
+/// A new fiber-local slot whose callback, run as a thread exits with a
+/// non-null value in the slot, is `callback`.
+pub fn fls_alloc(callback: FlsCallback) -> u32 {
+    // SAFETY: a callback of the system's type; the result is checked.
+    let index = unsafe { FlsAlloc(Some(callback)) };
+    assert_ne!(index, OUT_OF_INDEXES);
+    index
+}
+
+/// Sets the calling thread's value of the fiber-local slot `index`, so that
+/// its callback runs as the thread exits.
+pub fn fls_set(index: u32, value: *const c_void) {
+    // SAFETY: a slot from `fls_alloc`.
+    assert_ne!(unsafe { FlsSetValue(index, value) }, 0);
+}
+
+/// `DLL_THREAD_DETACH`, the reason a TLS callback is given as a thread exits.
+pub const DLL_THREAD_DETACH: u32 = 3;
+
+/// Puts `callback` among the executable's TLS callbacks after std's (which
+/// sits in `.CRT$XLB` and runs every `thread_local!` destructor) and the
+/// crate's (`.CRT$XLC`): the linker sorts the `.CRT$XL?` sections by name,
+/// and the loader calls them in that order.
+#[macro_export]
+macro_rules! tls_callback_after_std {
+    ($callback:path) => {
+        #[used]
+        #[link_section = ".CRT$XLD"]
+        static TLS_CALLBACK_AFTER_STD: unsafe extern "system" fn(
+            *mut ::std::ffi::c_void,
+            u32,
+            *mut ::std::ffi::c_void,
+        ) = $callback;
+    };
+}
