@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::panic;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 
 use bumpalo::collections::{String as BumpString, Vec as BumpVec};
@@ -204,7 +204,10 @@ impl Drop for Probe {
             let b = arena::with(|inner| *inner.alloc(2u64));
             *a + b
         });
-        RESULTS.lock().unwrap().push((self.0, sum));
+        RESULTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((self.0, sum));
     }
 }
 

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 
 use threadkit::cache::{LocalCache, Stats};
@@ -367,7 +367,10 @@ fn works_inside_thread_local_destructors() {
         fn drop(&mut self) {
             let first = CACHE.get_or_insert_with(1, || 11);
             let second = CACHE.get_or_insert_with(1, || 12);
-            self.0.lock().unwrap().extend([first, second]);
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend([first, second]);
         }
     }
     thread_local! {
@@ -551,7 +554,8 @@ impl Drop for PanicsOnDrop {
     fn drop(&mut self) {
         if self.stored {
             self.drops.fetch_add(1, Ordering::SeqCst);
-            if self.id == self.panics {
+            // Not while unwinding (a failed assertion): that would abort.
+            if self.id == self.panics && !std::thread::panicking() {
                 panic!("value {} refuses to go quietly", self.id);
             }
         }

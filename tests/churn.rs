@@ -39,12 +39,18 @@ impl Drop for Tracked {
     }
 }
 
-/// The process's resident set size in KiB, from `/proc/self/status`.
+/// The process's resident set size in KiB: from `/proc/self/status`, or on
+/// Windows its working set. `None` under Miri (no file system under its
+/// isolation) and under an emulator (the figure would be the emulator's).
 fn rss_kib() -> Option<u64> {
-    if cfg!(miri) {
-        return None; // no file system under Miri's isolation
+    if cfg!(miri) || common::emulator().is_some() {
+        return None;
     }
+    #[cfg(windows)]
+    return common::windows::working_set_kib();
+    #[cfg(not(windows))]
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    #[cfg(not(windows))]
     status
         .lines()
         .find(|line| line.starts_with("VmRSS:"))?

@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, PoisonError};
 use std::thread;
 
 use threadkit::context::Context;
@@ -326,7 +326,7 @@ fn works_inside_thread_local_destructors() {
     }
     impl Drop for ReadsContext {
         fn drop(&mut self) {
-            let mut seen = self.seen.lock().unwrap();
+            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
             seen.push(CTX.get());
             seen.push(CTX.scope("in-destructor", || CTX.get()));
             let guard = CTX.set_local("guard-in-destructor");

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::thread;
 
 use threadkit::Counter;
@@ -346,7 +346,10 @@ struct AddOnDrop(&'static str);
 impl Drop for AddOnDrop {
     fn drop(&mut self) {
         TEARDOWN.add(100);
-        ORDER.lock().unwrap().push(self.0);
+        ORDER
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.0);
     }
 }
 

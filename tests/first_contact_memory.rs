@@ -1,28 +1,30 @@
 //! Memory a thread keeps after its first contact with the crate came from a
-//! `pthread_key_create` destructor, after its thread-local destructors ran
-//! (a C library's thread, say): every entry point is called there, thread
-//! after thread (all but `PerThread`'s, which keeps a value per thread by
-//! design), and the heap must not grow with them, nor with threads that
-//! call the same entry points while they run.
+//! C library's thread-exit callback (a thread the library started, say):
+//! every entry point is called there, thread after thread (all but
+//! `PerThread`'s, which keeps a value per thread by design), and the heap
+//! must not grow with them, nor with threads that call the same entry points
+//! while they run.
+//!
+//! The callback is a `pthread_key_create` destructor on Linux, which runs
+//! after the thread's thread-local destructors, and a fiber-local storage
+//! callback (`FlsAlloc`) on Windows, which runs before them.
 //!
 //! Two measures: the heap Rust code holds (a counting global allocator), and
-//! the heap glibc reports in use (`mallinfo`), which also sees what glibc
-//! allocates for itself — such as its 32-byte node for each thread-local
-//! destructor registered, which it never frees when the registration comes
-//! after the thread's thread-local destructors ran.
+//! with glibc the heap it reports in use (`mallinfo`), which also sees what
+//! glibc allocates for itself — such as its 32-byte node for each
+//! thread-local destructor registered, which it never frees when the
+//! registration comes after the thread's thread-local destructors ran.
 //!
 //! One test in its own binary: the allocator below counts every thread's
-//! allocations, so nothing else may run meanwhile. Linux with glibc only.
+//! allocations, so nothing else may run meanwhile.
 
-#![cfg(all(target_os = "linux", target_env = "gnu", not(miri)))]
+#![cfg(all(any(target_os = "linux", windows), not(miri)))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 mod common;
-use common::pthread::{key_create, run_c_thread, sets_key, Start};
 #[allow(dead_code)] // `PerThread`'s part is not called here
 #[path = "common/everything.rs"]
 mod everything;
@@ -60,53 +62,132 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-extern "C" {
-    // glibc's; `mallinfo2` would need glibc 2.33.
-    fn mallinfo() -> MallInfo;
-}
-
-/// glibc's `struct mallinfo`.
-#[repr(C)]
-struct MallInfo {
-    arena: c_int,
-    ordblks: c_int,
-    smblks: c_int,
-    hblks: c_int,
-    hblkhd: c_int,
-    usmblks: c_int,
-    fsmblks: c_int,
-    /// Bytes in chunks in use.
-    uordblks: c_int,
-    fordblks: c_int,
-    keepcost: c_int,
-}
-
-/// What Rust code holds, and what glibc reports in use.
+/// What Rust code holds, and what glibc reports in use (0 elsewhere).
 fn heap() -> (isize, isize) {
-    // SAFETY: no preconditions.
-    let glibc = unsafe { mallinfo() }.uordblks as isize;
-    (HELD.load(Ordering::Relaxed), glibc)
+    (HELD.load(Ordering::Relaxed), c_heap::in_use())
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod c_heap {
+    use std::ffi::c_int;
+
+    extern "C" {
+        // glibc's; `mallinfo2` would need glibc 2.33.
+        fn mallinfo() -> MallInfo;
+    }
+
+    /// glibc's `struct mallinfo`.
+    #[repr(C)]
+    struct MallInfo {
+        arena: c_int,
+        ordblks: c_int,
+        smblks: c_int,
+        hblks: c_int,
+        hblkhd: c_int,
+        usmblks: c_int,
+        fsmblks: c_int,
+        /// Bytes in chunks in use.
+        uordblks: c_int,
+        fordblks: c_int,
+        keepcost: c_int,
+    }
+
+    pub fn in_use() -> isize {
+        // SAFETY: no preconditions.
+        unsafe { mallinfo() }.uordblks as isize
+    }
+}
+
+/// No portable measure of the C heap: musl's has none, and Windows' heap
+/// also holds what std's thread-locals allocate there (`System`) for every
+/// thread, whatever the crate does.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+mod c_heap {
+    pub fn in_use() -> isize {
+        0
+    }
 }
 
 static FAILURES: OnceLock<Failures> = OnceLock::new();
 
-/// The thread's first contact with the crate.
-unsafe extern "C" fn first_contact(_: *mut c_void) {
+/// The thread's first contact with the crate, from its exit callback.
+fn first_contact() {
     exercise_all_but_per_thread(FAILURES.get().unwrap());
 }
 
 /// A C library's thread that uses the crate while it runs.
-extern "C" fn c_thread_using_the_crate(_: *mut c_void) -> *mut c_void {
+fn using_the_crate() {
     exercise_all_but_per_thread(FAILURES.get().unwrap());
-    std::ptr::null_mut()
+}
+
+#[cfg(target_os = "linux")]
+mod c_threads {
+    use std::ffi::c_void;
+    use std::sync::OnceLock;
+
+    use super::common::pthread::{key_create, run_c_thread, sets_key};
+
+    unsafe extern "C" fn key_destructor(_: *mut c_void) {
+        super::first_contact();
+    }
+
+    fn key() -> *mut c_void {
+        static KEY: OnceLock<usize> = OnceLock::new();
+        *KEY.get_or_init(|| key_create(key_destructor) as usize) as *mut c_void
+    }
+
+    extern "C" fn using(_: *mut c_void) -> *mut c_void {
+        super::using_the_crate();
+        std::ptr::null_mut()
+    }
+
+    /// Runs a C library's thread that only sets a key whose destructor is
+    /// its first contact, or that uses the crate while it runs.
+    pub fn run(late: bool) {
+        run_c_thread(if late { sets_key } else { using }, key());
+    }
+}
+
+#[cfg(windows)]
+mod c_threads {
+    use std::ffi::c_void;
+    use std::sync::OnceLock;
+
+    use super::common::windows::{fls_alloc, fls_set, run_c_thread};
+
+    unsafe extern "system" fn fls_callback(_: *const c_void) {
+        super::first_contact();
+    }
+
+    fn slot() -> u32 {
+        static SLOT: OnceLock<u32> = OnceLock::new();
+        *SLOT.get_or_init(|| fls_alloc(fls_callback))
+    }
+
+    unsafe extern "system" fn sets_slot(_: *mut c_void) -> u32 {
+        fls_set(slot(), std::ptr::dangling());
+        0
+    }
+
+    unsafe extern "system" fn using(_: *mut c_void) -> u32 {
+        super::using_the_crate();
+        0
+    }
+
+    /// Runs a thread started with `CreateThread` that only sets a
+    /// fiber-local slot whose callback is its first contact, or that uses
+    /// the crate while it runs.
+    pub fn run(late: bool) {
+        run_c_thread(if late { sets_slot } else { using }, std::ptr::null_mut());
+    }
 }
 
 /// Runs `threads` C threads one after another, and returns how much more
 /// heap Rust code holds after them than before, and glibc reports in use.
-fn heap_grown_by(threads: usize, start: Start, arg: *mut c_void) -> (isize, isize) {
+fn heap_grown_by(threads: usize, late: bool) -> (isize, isize) {
     let before = heap();
     for _ in 0..threads {
-        run_c_thread(start, arg);
+        c_threads::run(late);
     }
     let after = heap();
     (after.0 - before.0, after.1 - before.1)
@@ -116,19 +197,18 @@ fn heap_grown_by(threads: usize, start: Start, arg: *mut c_void) -> (isize, isiz
 fn a_first_contact_in_a_foreign_destructor_keeps_no_memory_per_thread() {
     FAILURES.get_or_init(Arc::default);
     let _ = CONFIG.set_global("global");
-    let key = key_create(first_contact) as usize as *mut c_void;
     let threads = 400;
     // Warm up: tables, the slots of one thread at a time, logs.
-    heap_grown_by(50, c_thread_using_the_crate, key);
-    heap_grown_by(50, sets_key, key);
-    let running = heap_grown_by(threads, c_thread_using_the_crate, key);
-    let late = heap_grown_by(threads, sets_key, key);
+    heap_grown_by(50, false);
+    heap_grown_by(50, true);
+    let running = heap_grown_by(threads, false);
+    let late = heap_grown_by(threads, true);
     let failures = FAILURES.get().unwrap().lock().unwrap();
     assert!(failures.is_empty(), "{failures:#?}");
     println!(
         "over {threads} threads, heap held by Rust code grew by {} bytes when they used \
          the crate while they ran, by {} bytes when their first contact was late; \
-         glibc's heap in use by {} and {} bytes",
+         glibc's heap in use by {} and {} bytes (0: not measured)",
         running.0, late.0, running.1, late.1
     );
     // Threads that used the crate while they ran keep nothing either.

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::ops::RangeBounds;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 
 use threadkit::rng::{self, Rng};
@@ -374,7 +374,10 @@ impl Drop for Probe {
         let x = rng::u64();
         let in_range = (0..10).contains(&rng::range(0..10));
         let y = rng::with(|r| r.f64());
-        RESULTS.lock().unwrap().push((x, in_range, y));
+        RESULTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((x, in_range, y));
     }
 }
 

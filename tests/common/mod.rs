@@ -16,6 +16,18 @@ pub fn scaled<T>(n: T, miri: T) -> T {
     }
 }
 
+/// The emulator the tests run under, from `THREADKIT_TEST_EMULATOR` (the
+/// command line of cargo's runner, such as `qemu-aarch64 -L
+/// /usr/aarch64-linux-gnu`, which `.ci/run` sets for the QEMU step): child
+/// processes start through it, and the process's resident memory, which
+/// counts the emulator's own, is not measured.
+#[allow(dead_code)] // not every test binary uses it
+pub fn emulator() -> Option<Vec<String>> {
+    let line = std::env::var("THREADKIT_TEST_EMULATOR").ok()?;
+    let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+    (!words.is_empty()).then_some(words)
+}
+
 /// Runs `f` as the calling thread exits, after the crate's own teardown
 /// (its exit hooks, its buffers freed): the position where every block must
 /// fall back.

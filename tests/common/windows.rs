@@ -17,6 +17,66 @@ extern "system" {
     pub fn TlsSetValue(index: u32, value: *const c_void) -> i32;
     fn FlsAlloc(callback: Option<FlsCallback>) -> u32;
     pub fn FlsSetValue(index: u32, value: *const c_void) -> i32;
+    fn CreateThread(
+        attributes: *const c_void,
+        stack_size: usize,
+        start: ThreadStart,
+        parameter: *mut c_void,
+        flags: u32,
+        id: *mut u32,
+    ) -> *mut c_void;
+    fn WaitForSingleObject(handle: *mut c_void, milliseconds: u32) -> u32;
+    fn CloseHandle(handle: *mut c_void) -> i32;
+    fn GetCurrentProcess() -> *mut c_void;
+    fn K32GetProcessMemoryInfo(
+        process: *mut c_void,
+        counters: *mut MemoryCounters,
+        size: u32,
+    ) -> i32;
+}
+
+/// `PROCESS_MEMORY_COUNTERS`.
+#[repr(C)]
+#[derive(Default)]
+struct MemoryCounters {
+    cb: u32,
+    page_fault_count: u32,
+    peak_working_set_size: usize,
+    working_set_size: usize,
+    quota_peak_paged_pool_usage: usize,
+    quota_paged_pool_usage: usize,
+    quota_peak_non_paged_pool_usage: usize,
+    quota_non_paged_pool_usage: usize,
+    pagefile_usage: usize,
+    peak_pagefile_usage: usize,
+}
+
+/// The process's working set (its resident memory) in KiB.
+pub fn working_set_kib() -> Option<u64> {
+    let mut counters = MemoryCounters {
+        cb: std::mem::size_of::<MemoryCounters>() as u32,
+        ..MemoryCounters::default()
+    };
+    // SAFETY: the current process's pseudo-handle, and a structure of the
+    // size its `cb` field says.
+    let ok = unsafe { K32GetProcessMemoryInfo(GetCurrentProcess(), &mut counters, counters.cb) };
+    (ok != 0).then_some(counters.working_set_size as u64 / 1024)
+}
+
+/// A thread's start routine, for `CreateThread`.
+pub type ThreadStart = unsafe extern "system" fn(*mut c_void) -> u32;
+
+/// Runs `start(arg)` on a thread std did not start (`CreateThread`), and
+/// waits for it to end.
+pub fn run_c_thread(start: ThreadStart, arg: *mut c_void) {
+    // SAFETY: default attributes, a start routine of the system's type;
+    // waited for and closed here.
+    unsafe {
+        let handle = CreateThread(std::ptr::null(), 0, start, arg, 0, std::ptr::null_mut());
+        assert!(!handle.is_null());
+        assert_eq!(WaitForSingleObject(handle, u32::MAX), 0);
+        CloseHandle(handle);
+    }
 }
 
 /// `TLS_OUT_OF_INDEXES` and `FLS_OUT_OF_INDEXES`.
