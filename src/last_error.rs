@@ -401,9 +401,10 @@ thread_local! {
     static SLOTS: RefCell<ExitOwned<Vec<Erased>>> = const { RefCell::new(ExitOwned::new(Vec::new())) };
     /// `DROPPED` when this thread last dropped its dead slots: outside the
     /// `RefCell`, so that the common case (nothing dropped) is a load and a
-    /// compare, with no borrow. No destructor.
+    /// compare, with no borrow. Nothing to drop.
     static SEEN: Cell<u64> = const { Cell::new(0) };
-    /// Whether the thread's exit knows to drop `SLOTS`. No destructor.
+    /// Whether the thread's exit knows to drop `SLOTS` (Linux). Nothing to
+    /// drop.
     static WATCHED: Cell<bool> = const { Cell::new(false) };
 }
 

@@ -58,7 +58,8 @@
 //!
 //! - **Thread exit is a normal case.** Every operation works while a thread
 //!   exits — from a `thread_local!` destructor, or from a C library's
-//!   `pthread_key_create` destructor, before or after the crate's own
+//!   `pthread_key_create` destructor or Windows fiber-local callback, before
+//!   or after the crate's own
 //!   teardown for the thread (see [Thread exit](#thread-exit)) — and never
 //!   panics there; where a thread's slot is gone it falls back (documented
 //!   per block).
@@ -79,30 +80,35 @@
 //! [`registry::PerLiveThread`] value, a cache's copy and a [`LastError`]'s
 //! errors are dropped), and its buffers are freed.
 //!
-//! On Linux this teardown runs from a `pthread_key_create` key that the
-//! crate makes as the process starts, not from a `thread_local!`
-//! destructor; the crate's own thread-locals have none. With glibc, key
-//! destructors run after all of a thread's `thread_local!` destructors, and
-//! this key comes before std's (std makes its own later), so:
+//! Everything the teardown needs is owned by what triggers it, so it does
+//! not depend on the order in which std destroys thread-locals, which
+//! differs between platforms. Where it runs, by target:
 //!
-//! - every `thread_local!` destructor of the thread finds the crate live
-//!   for it: its adds reach its slot, it sees its own values;
-//! - the values the teardown drops may still call `std::thread::current()`,
-//!   but the thread's `thread_local!` values are gone by then: a `Drop` that
-//!   uses a `thread_local!` with a destructor should use
+//! | target | teardown | against the thread's `thread_local!` destructors | the thread that ends the process |
+//! |---|---|---|---|
+//! | Linux, glibc | a `pthread_key_create` key the crate makes as the process starts (its thread-locals have no destructors) | after all of them | runs, among std's destructors at `exit` |
+//! | Linux, musl | the same key | before all of them: they fall back | runs, from an `atexit` handler |
+//! | Windows (MSVC, GNU), macOS, the BSDs | a `thread_local!` guard registered at the thread's first use of the crate | after those registered later, before those registered earlier (`x86_64-pc-windows-gnu`: first used later or earlier in the process) | runs: std's destructors or an `atexit` handler |
+//!
+//! So:
+//!
+//! - a `thread_local!` destructor that runs before the teardown finds the
+//!   crate live for the thread: its adds reach its slot, it sees its own
+//!   values; one that runs after it falls back: its adds go to the shared
+//!   total, the thread is reported exited, its [`registry::PerLiveThread`]
+//!   value is gone, its [`PerThread`] value is still found;
+//! - the values the teardown drops may still call `std::thread::current()`
+//!   (std drops its handle last); with glibc the thread's `thread_local!`
+//!   values are gone by then: a `Drop` that uses a `thread_local!` with a
+//!   destructor should use
 //!   [`LocalKey::try_with`](std::thread::LocalKey::try_with);
 //! - a thread whose first contact with the crate comes even later (a C
-//!   library's key destructor) registers nothing that glibc would keep, and
-//!   what it uses is freed in the next round of key destructors (glibc runs
-//!   four: a first contact in the fourth is never torn down).
-//!
-//! The main thread's teardown stays a `thread_local!` destructor, so that it
-//! runs at process exit (glibc runs no key destructors then). With musl, and
-//! under Miri, std runs `thread_local!` destructors from a key of its own,
-//! after the crate's: they fall back there. On other platforms the teardown
-//! is a `thread_local!` destructor, registered at the thread's first use of
-//! the crate: `thread_local!` destructors registered before that run after
-//! it, and fall back.
+//!   library's key destructor on Linux, a fiber-local callback on Windows)
+//!   works, and what it uses is freed at its very end (on Linux in the next
+//!   round of key destructors; glibc runs four: a first contact in the
+//!   fourth is never torn down);
+//! - on targets where threads run no destructors at all (wasm), nothing is
+//!   torn down: counts stay in `sum()`, not in `approx()`.
 
 #![warn(
     missing_docs,

@@ -5,6 +5,11 @@
 //! started (`pthread_create`) and threads std spawned, whose first contact
 //! with the crate is that destructor or who used it before. Linux only.
 
+// Linux only: the key order these tests rely on (a key whose destructor
+// runs after std's cleanup) is glibc's and musl's; the Windows counterpart
+// is `fiber_local_callbacks.rs`; macOS and the BSDs are not run here. Not
+// under Miri: hundreds of threads calling every entry point are too slow
+// there; ThreadSanitizer and AddressSanitizer run it.
 #![cfg(all(target_os = "linux", not(miri)))]
 
 use std::ffi::{c_uint, c_void};

@@ -50,7 +50,9 @@
 //!   it is reading: the value is freed when the closure returns.
 //! - **Thread exit is a normal case.** A context works while its thread
 //!   exits, before and after the crate's teardown: the thread's overrides
-//!   live in a thread-local that has no destructor, so with no override in
+//!   live in a thread-local that has nothing to drop (where std keeps
+//!   thread-locals behind OS keys, as on `x86_64-pc-windows-gnu`, it is
+//!   destroyed with the rest and starts again empty), so with no override in
 //!   force `with` sees the global value. Nothing panics.
 //!
 //! # The fast path
@@ -649,8 +651,9 @@ struct Found {
 }
 
 thread_local! {
-    /// This thread's overrides. No destructor, so it is readable at every
-    /// point of the thread's life.
+    /// This thread's overrides. Nothing to drop, so it is readable at every
+    /// point of the thread's life (where std keeps thread-locals behind OS
+    /// keys, it is destroyed with the rest and reads empty after).
     static STACK: Stack = const {
         Stack {
             top: Cell::new(ptr::null()),

@@ -292,7 +292,9 @@ impl<K: Key> StaticCounter<K> {
 /// hook's name).
 unsafe fn forget_slot<K: Key>(_: *const (), finished: &Finished<'_>) {
     finished.done();
-    // A thread-local with no destructor: readable during teardown.
+    // A thread-local with nothing to drop: readable during teardown (where
+    // std keeps thread-locals behind OS keys and has destroyed it, this
+    // makes it anew, pointing to the idle tally as it starts).
     K::with(|local| local.tally.set(&IDLE));
 }
 

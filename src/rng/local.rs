@@ -1,8 +1,10 @@
 //! The calling thread's generator, behind the free functions of [`rng`](super).
 //!
-//! The state lives in a `const`-initialised thread-local with no destructor,
-//! so it can be read and written at every point of the thread's life,
-//! teardown included. A flag says whether it has been seeded; it is tested
+//! The state lives in a `const`-initialised thread-local with nothing to
+//! drop, so it can be read and written at every point of the thread's life,
+//! teardown included. (Where std keeps thread-locals behind OS keys, as on
+//! `x86_64-pc-windows-gnu`, std destroys it with the rest; a use after that
+//! starts from its initial state and seeds a new stream.) A flag says whether it has been seeded; it is tested
 //! before the state is read, and set inline after the (cold) seeding call,
 //! so in a caller's loop the compiler can hoist the test out and keep the
 //! four state words in registers.

@@ -85,8 +85,11 @@
 //! inside it gets an independent stream derived from the outer state, never a
 //! panic. A [`seed`] inside it is the one exception: it applies, and the
 //! thread continues the seeded stream after `with` returns. The thread's
-//! state has no destructor, so every function works
-//! during thread teardown, in `thread_local!` destructors included.
+//! state has nothing to drop, so every function works during thread
+//! teardown, in `thread_local!` destructors included. (Where std keeps
+//! thread-locals behind OS keys, as on `x86_64-pc-windows-gnu`, it destroys
+//! that state with the rest: a use after that seeds a new stream, even on a
+//! thread given [`seed`].)
 //!
 //! [xoshiro256++]: https://prng.di.unimi.it/
 

@@ -76,7 +76,7 @@ thread_local! {
     // of the thread's life, teardown included, and reading it registers
     // nothing. (Where std keeps thread-locals behind OS keys, every one has
     // a destructor, and a later read finds it `Fresh` again: see
-    // `super::exit`.)
+    // `departed`.)
     static STATE: Cell<State> = const { Cell::new(State::Fresh) };
 }
 
