@@ -14,18 +14,19 @@
 //! | target | the trigger | it runs, against `thread_local!` destructors | the main thread |
 //! |---|---|---|---|
 //! | Linux, glibc | a `pthread_key_create` key made while the process starts; its value is the departure | after all of them: glibc runs key destructors after `__cxa_thread_atexit_impl`'s list, lowest key first, and this key comes before std's | the guard, run by `exit` among the thread-local destructors, before `atexit` handlers |
-//! | Linux, musl (and Miri) | the same key | before them: without `__cxa_thread_atexit_impl` std runs its list from a key of its own, made after this one | std runs no thread-local destructors for it: an `atexit` handler registered at start runs the guard's departure |
-//! | native thread-locals elsewhere: macOS (`_tlv_atexit`), Windows MSVC and gnullvm (std's `.CRT$XLB` callback), the BSDs (std's list) | the guard, a `thread_local!` whose value is the departure | in std's order: destructors registered after the thread's first use of the crate first, then the guard, then those registered before it | std's: on Windows, the thread that ends the process runs them; on macOS, dyld at `exit` |
-//! | OS-key thread-locals: `x86_64-pc-windows-gnu` and other targets without `has-thread-local` | the guard | in std's order (reverse order of key creation, in up to five rounds); a thread-local destroyed before the guard is reset, and reads as new | as above (Windows: at `ExitProcess`) |
+//! | Linux, musl (and Miri) | the same key | before them: without `__cxa_thread_atexit_impl` std runs its list from a key of its own, made after this one | std runs no thread-local destructors for it: an `atexit` handler, registered at the process's first use of the guard, runs the guard's departure (not under Miri) |
+//! | native thread-locals elsewhere: macOS (`_tlv_atexit`), Windows MSVC and gnullvm (std's `.CRT$XLB` callback), the BSDs (std's list) | the guard, a `thread_local!` whose value is the departure | in std's order: destructors registered after the thread's first use of the crate first, then the guard, then those registered before it | std's destructors if they run, else the `atexit` handler |
+//! | OS-key thread-locals: `x86_64-pc-windows-gnu` | the guard | in std's order: keys first used later in the process first, in up to five rounds; a thread-local destroyed before the guard reads as new after | the `atexit` handler (Wine runs no TLS callbacks at process exit) |
 //! | threads without destructors (wasm with atomics) | none runs | — | — |
 //!
 //! On every target a use of the crate after its exit for the thread falls
 //! back (temporaries, the shared total): the thread is "exiting" for good.
 //! Where std keeps thread-locals behind OS keys, the crate's own state is
-//! among the thread-locals std destroys and resets: a use after that, in a
-//! later round, meets the thread as new, and registers it again with a
-//! departure of its own, which the next round runs. While the departure
-//! lives, a reset state finds its way back to it ([`register`]).
+//! among those std destroys and resets; two system TLS slots remember
+//! where a thread lived once its departure has run, so that it stays
+//! exiting, and a thread first met after std's destructors is exiting from
+//! the start (`id::departed`). A state reset while the departure still
+//! lives finds its way back to it ([`register`]).
 //!
 //! # Linux: a key, and no thread-local destructors
 //!
