@@ -205,6 +205,9 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
 
     type Work<'a> = Box<dyn Fn() + Sync + 'a>;
     let blocks: Vec<(&str, Work<'_>)> = vec![
+        // The control: what the platform keeps for threads that come and
+        // go (under Wine, its own bookkeeping).
+        ("no block (threads alone)", Box::new(|| ())),
         ("Counter", Box::new(|| COUNTER.inc())),
         ("counter!", Box::new(|| DECLARED.inc())),
         (
