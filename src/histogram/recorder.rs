@@ -255,7 +255,9 @@ impl Sum {
     fn read(&self) -> u128 {
         loop {
             let before = self.sequence.load(Ordering::Acquire);
-            if before.is_multiple_of(2) {
+            // Even: no write in progress. (Not `is_multiple_of`, which
+            // needs Rust 1.87; the crate's minimum is 1.85.)
+            if before & 1 == 0 {
                 let high = self.high.load(Ordering::Relaxed);
                 let low = self.low.load(Ordering::Relaxed);
                 // The word loads happen before the second sequence load.
