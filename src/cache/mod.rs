@@ -82,9 +82,9 @@ use std::iter::Sum;
 use std::ops::{Add, AddAssign};
 use std::sync::Arc;
 
-use crate::registry::ThreadShare;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::thread::owned::{OwnedTable, Slot, SlotState};
+use crate::thread::share::ThreadShare;
 use lru::Lru;
 
 /// How many recent invalidations the cache remembers. A thread that falls

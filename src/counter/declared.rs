@@ -9,9 +9,9 @@ use std::ptr;
 
 use super::tally::Tally;
 use super::Counter;
-use crate::registry::ThreadShare;
 use crate::thread::exit::{self, Registration};
 use crate::thread::record::{ExitHook, Finished};
+use crate::thread::share::ThreadShare;
 
 /// Declares counters, each in a `static` with a thread-local of its own:
 /// the fastest way to count, at about the cost of a hand-written

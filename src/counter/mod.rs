@@ -94,9 +94,9 @@ use std::sync::OnceLock;
 
 use crossbeam_utils::CachePadded;
 
-use crate::registry::ThreadShare;
 use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 use crate::thread::owned::{OwnedTable, SlotState};
+use crate::thread::share::ThreadShare;
 use tally::Tally;
 
 /// A counter that threads add to without contention; see the

@@ -76,9 +76,9 @@ pub use crate::metrics::Scaled;
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
-use crate::registry::ThreadShare;
 use crate::sync::Mutex;
 use crate::thread::owned::OwnedTable;
+use crate::thread::share::ThreadShare;
 use layout::Layout;
 use recorder::{Extremes, Recorder};
 

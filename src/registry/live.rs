@@ -7,8 +7,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::ptr::NonNull;
 
 use super::retire::{Node, Values};
-use super::ThreadShare;
 use crate::thread::owned::OwnedTable;
+use crate::thread::share::ThreadShare;
 
 /// A value per live thread, created on first use and dropped on its own
 /// thread when that thread exits; the owner can read every live thread's

@@ -10,6 +10,8 @@
 //! - [`record`]: what a thread leaves for reports (id, name, exited), and the
 //!   exit-hook protocol.
 //! - [`table`]: a lock-free table with one slot per thread index.
+//! - [`share`]: [`ThreadShare`](share::ThreadShare), one thread's share in
+//!   a report, read from its record.
 //! - [`owned`]: the owned-slot protocol (claim, exit hook, take-over, drop)
 //!   that the counter, the scratch pools and the cache share.
 //! - [`instance`]: process-unique ids for objects whose per-thread state is
@@ -17,6 +19,8 @@
 
 pub(crate) mod owned;
 pub(crate) mod record;
+#[cfg(not(threadkit_loom))]
+pub(crate) mod share;
 
 #[cfg(not(threadkit_loom))]
 pub(crate) mod exit;

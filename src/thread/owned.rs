@@ -161,9 +161,9 @@ mod table {
     use crossbeam_utils::CachePadded;
 
     use super::{Slot, SlotState};
-    use crate::registry::ThreadShare;
     use crate::thread::exit::{self, Registration};
     use crate::thread::id;
+    use crate::thread::share::ThreadShare;
     use crate::thread::table::Table;
 
     /// A table of [`Slot`]s, one per thread index, each owned by at most one
