@@ -89,7 +89,7 @@ impl ThreadRecord {
         }
     }
 
-    /// The thread's key (see [`Thread::key`](super::Thread::key)).
+    /// The thread's key (see [`Thread::key`](super::id::Thread::key)).
     pub(crate) fn key(&self) -> u64 {
         self.key
     }
