@@ -245,7 +245,7 @@ pub fn bool() -> bool {
     bool_refill()
 }
 
-/// [`bool`] once every 63 calls: a draw. Not inlined, so that the common
+/// [`bool`](fn@super::bool) once every 63 calls: a draw. Not inlined, so that the common
 /// path saves no registers.
 #[inline(never)]
 fn bool_refill() -> bool {

@@ -71,7 +71,7 @@
 //!
 //! `Rng::with_seed(s)` and a thread after `rng::seed(s)` produce the same
 //! sequence for every operation, on every platform (`tests/rng.rs` pins
-//! values). 0.3 changed two streams: [`shuffle`] draws its indices in
+//! values). 0.3 changed two streams: [`shuffle`](fn@shuffle) draws its indices in
 //! batches (see [`Rng::shuffle`]), so a seed gives different permutations
 //! than in 0.2, and [`bool()`] hands out 63 bits of one draw before drawing
 //! again, so a seed gives different `bool`s. `u64`, the integer, float and
@@ -165,7 +165,7 @@ impl Rng {
         Rng { s, bits: 0 }
     }
 
-    /// A generator forked from the calling thread's (see [`fork`]), as
+    /// A generator forked from the calling thread's (see [`fork`](fn@fork)), as
     /// `fastrand::Rng::new` does: no system call, a stream of its own.
     ///
     /// # Examples

@@ -27,7 +27,7 @@
 use super::Rng;
 
 /// Shuffles `slice` with `rng`. Inlined into [`Rng::shuffle`] and
-/// [`rng::shuffle`](super::shuffle), each of which holds the state in a local
+/// [`rng::shuffle`](fn@super::shuffle), each of which holds the state in a local
 /// for the whole call (see `fill_bytes` in `mod.rs` for why).
 #[inline(always)]
 pub(super) fn shuffle<T>(rng: &mut Rng, slice: &mut [T]) {
