@@ -69,7 +69,10 @@ use crate::scratch::{Reuse, ScratchPool};
 pub const DEFAULT_MAX_ARENAS: usize = 4;
 
 /// The largest chunk, in bytes, an arena keeps between scopes unless told
-/// otherwise: 1 MiB.
+/// otherwise: 1 MiB. An arena holds everything a scope allocates (a parsed
+/// document, a request's whole tree), not one buffer, so it keeps more than
+/// a scratch buffer ([`scratch::DEFAULT_MAX_BYTES`](crate::scratch::DEFAULT_MAX_BYTES)
+/// = 64 KiB).
 pub const DEFAULT_MAX_BYTES: usize = 1 << 20;
 
 crate::scratch::local_pool! {

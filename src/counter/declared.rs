@@ -7,8 +7,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr;
 
+use super::indexed::{Counter, DEFAULT_BATCH};
 use super::tally::Tally;
-use super::Counter;
 use crate::thread::exit::{self, Registration};
 use crate::thread::record::{ExitHook, Finished};
 use crate::thread::share::ThreadShare;
@@ -179,7 +179,7 @@ impl fmt::Debug for Local {
 impl StaticCounter<()> {
     /// [`counter!`](crate::counter!)'s batch when none is given.
     #[doc(hidden)]
-    pub const DEFAULT_BATCH: u64 = super::DEFAULT_BATCH;
+    pub const DEFAULT_BATCH: u64 = DEFAULT_BATCH;
 }
 
 impl<K: Key> StaticCounter<K> {

@@ -12,10 +12,8 @@
 use std::cell::Cell;
 use std::ops::RangeBounds;
 
-use super::{
-    bool_bits, char_bounds, empty_range, fill_bytes, inclusive, mix64, sample_char, RangeInt, Rng,
-    GOLDEN_GAMMA,
-};
+use super::generator::{bool_bits, fill_bytes, mix64, Rng, GOLDEN_GAMMA};
+use super::sample::{char_bounds, empty_range, inclusive, sample_char, RangeInt};
 use crate::sync::{AtomicU64, Ordering};
 
 /// The thread has not drawn yet, or forked since it was seeded (`seeded`).
@@ -117,6 +115,50 @@ fn with_thread<R>(f: impl FnOnce(&mut Rng) -> R) -> R {
 /// then, and again in a child process after `fork`.
 static PROCESS_SEED: AtomicU64 = AtomicU64::new(0);
 
+/// The constructors that start from the calling thread's generator or from
+/// the process seed.
+impl Rng {
+    /// A generator forked from the calling thread's (see [`fork`](fn@fork)), as
+    /// `fastrand::Rng::new` does: no system call, a stream of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use threadkit::rng::Rng;
+    ///
+    /// let mut a = Rng::new();
+    /// let mut b = Rng::default();
+    /// assert_ne!(a, b);
+    /// assert_ne!(a.u64(), b.u64());
+    /// ```
+    #[must_use]
+    pub fn new() -> Rng {
+        fork()
+    }
+
+    /// A generator seeded with 256 bits from the operating system.
+    ///
+    /// If the OS generator fails, it is seeded from the process seed and a
+    /// counter instead, like a thread's generator (see the
+    /// [module documentation](super)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut a = threadkit::rng::Rng::from_entropy();
+    /// let mut b = threadkit::rng::Rng::from_entropy();
+    /// assert_ne!((a.u64(), a.u64()), (b.u64(), b.u64()));
+    /// ```
+    #[must_use]
+    pub fn from_entropy() -> Rng {
+        let mut bytes = [0u8; 32];
+        match getrandom::fill(&mut bytes) {
+            Ok(()) => Rng::from_bytes(bytes),
+            Err(_) => Rng::from_state(thread_seed()),
+        }
+    }
+}
+
 /// How many thread generators have been seeded.
 static SEEDED: AtomicU64 = AtomicU64::new(0);
 
@@ -125,7 +167,7 @@ static SEEDED: AtomicU64 = AtomicU64::new(0);
 #[cold]
 #[inline(never)]
 pub(super) fn thread_seed() -> [u64; 4] {
-    super::fork::watch();
+    watch_fork();
     let process = match PROCESS_SEED.load(Ordering::Relaxed) {
         0 => {
             // Never 0, which means "not read".
@@ -154,12 +196,52 @@ fn process_seed() -> u64 {
     mix64(nanos ^ mix64(u64::from(std::process::id()) ^ mix64(address)))
 }
 
+// Fork safety: a child process gets new streams.
+//
+// After `fork(2)` the child has a copy of the forking thread's generator
+// and of the process seed, so without help it would repeat the parent's
+// numbers. The first time a thread seeds its generator, a `pthread_atfork`
+// child handler is registered (once per process); in a child it clears the
+// process seed and marks the forking thread's generator, the only one the
+// child has, for reseeding on its next draw, unless `rng::seed` chose its
+// stream. The draws themselves pay nothing for this.
+
+/// Registers the child handler, once per process.
+#[cfg(all(unix, not(miri)))]
+fn watch_fork() {
+    use std::ffi::c_int;
+    use std::sync::Once;
+
+    type Handler = Option<unsafe extern "C" fn()>;
+    extern "C" {
+        // POSIX; in the C library std links against on every Unix.
+        fn pthread_atfork(prepare: Handler, parent: Handler, child: Handler) -> c_int;
+    }
+
+    unsafe extern "C" fn in_child() {
+        forked();
+    }
+
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: `in_child` is a plain function that touches only atomics
+        // and this thread's `Cell`s, which is allowed in a child after fork.
+        // A failure (ENOMEM) leaves the process without the protection, as
+        // before this module existed; nothing else depends on it.
+        let _ = unsafe { pthread_atfork(None, None, Some(in_child)) };
+    });
+}
+
+/// No `fork` here (or, under Miri, no foreign calls): nothing to watch.
+#[cfg(not(all(unix, not(miri))))]
+fn watch_fork() {}
+
 /// In a child process just after `fork`, on the thread that forked (the only
 /// one the child has): forget the process seed, and reseed this thread's
 /// generator on its next draw unless [`seed`] chose its stream. Only
 /// atomics and `Cell`s: nothing that could be mid-update in the parent.
 #[cfg(all(unix, not(miri)))]
-pub(super) fn forked() {
+fn forked() {
     PROCESS_SEED.store(0, Ordering::Relaxed);
     LOCAL.with(|local| {
         if local.seeded.get() == FROM_PROCESS {
@@ -328,7 +410,7 @@ pub fn shuffle<T>(slice: &mut [T]) {
     // closure, too large to inline, would take the state through memory.
     ensure_seeded();
     let mut rng = Rng::from_state(LOCAL.with(load));
-    super::shuffle::shuffle(&mut rng, slice);
+    super::batched::shuffle(&mut rng, slice);
     LOCAL.with(|local| store(local, rng.s));
 }
 

@@ -6,7 +6,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::mem;
 
-use super::{Reuse, Scratch, ScratchPool};
+use super::pool::{Scratch, ScratchPool};
+use super::reuse::Reuse;
 use crate::thread::exit::ExitOwned;
 
 /// Declares built-in [`LocalPool`]s, each with its own `thread_local!`.

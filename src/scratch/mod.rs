@@ -86,14 +86,8 @@ mod reuse;
 
 pub(crate) use local::{local_pool, Hot, LocalPool};
 pub use pool::{Scratch, ScratchPool};
+pub use pool::{DEFAULT_MAX_BUFFERS, DEFAULT_MAX_BYTES};
 pub use reuse::Reuse;
-
-/// How many buffers a pool keeps per thread unless told otherwise.
-pub const DEFAULT_MAX_BUFFERS: usize = 4;
-
-/// How much capacity, in bytes, each kept buffer may hold unless told
-/// otherwise: 64 KiB.
-pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
 
 local_pool! {
     /// The pool behind [`with_bytes`] and [`bytes`].

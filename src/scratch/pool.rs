@@ -8,8 +8,18 @@ use std::mem::{self, ManuallyDrop};
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
-use super::{Reuse, DEFAULT_MAX_BUFFERS, DEFAULT_MAX_BYTES};
+use super::reuse::Reuse;
 use crate::thread::owned::{OwnedTable, Slot, SlotState};
+
+/// How many buffers a pool keeps per thread unless told otherwise.
+pub const DEFAULT_MAX_BUFFERS: usize = 4;
+
+/// How much capacity, in bytes, each kept buffer may hold unless told
+/// otherwise: 64 KiB, sized for one request's or record's working buffer
+/// (a serialised message, a formatted line), so that a pool of them costs
+/// little per thread. An arena holds a whole scope's allocations and keeps
+/// more ([`arena::DEFAULT_MAX_BYTES`](crate::arena::DEFAULT_MAX_BYTES)).
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024;
 
 /// A per-thread pool of reusable values of type `T`; see the
 /// [module documentation](super).

@@ -24,7 +24,7 @@
 //! The rare rejection runs out of line and takes the generator by value, so
 //! the caller's loop keeps the state in registers.
 
-use super::Rng;
+use super::generator::Rng;
 
 /// Shuffles `slice` with `rng`. Inlined into [`Rng::shuffle`] and
 /// [`rng::shuffle`](fn@super::shuffle), each of which holds the state in a local
