@@ -77,7 +77,7 @@ fn registry(threads: usize) {
         }
     });
 
-    for entry in logs.iter_entries() {
+    for entry in logs.per_thread() {
         println!(
             "  {:?} recorded {} samples (exited: {})",
             entry.thread_id(),

@@ -102,7 +102,7 @@ fn check(touch_first: bool, std_threads: bool) {
             run_job_on_a_c_thread(job, touch_first);
         }
         let entry = TAGS
-            .iter_entries()
+            .per_thread()
             .find(|e| **e.value() == tag)
             .unwrap_or_else(|| panic!("thread {tag} has its value"));
         assert!(entry.has_exited(), "thread {tag} reported exited");

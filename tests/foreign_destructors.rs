@@ -59,7 +59,7 @@ fn first_contact_in_a_foreign_destructor_is_counted_released_and_reported_exited
     let values = VALUES.get().unwrap();
     assert_eq!(values.len(), threads as usize);
     assert!(
-        values.iter_entries().all(|e| e.has_exited()),
+        values.per_thread().all(|e| e.has_exited()),
         "values made in a foreign destructor report their thread as exited"
     );
     // One thread at a time: had each kept its index, the counter would hold
@@ -212,7 +212,7 @@ fn check_matrix(touch_first: bool, std_threads: bool) -> (Vec<Option<ThreadId>>,
             run_c_matrix_thread(job, touch_first)
         };
         let entry = TAGS
-            .iter_entries()
+            .per_thread()
             .find(|e| **e.value() == tag)
             .unwrap_or_else(|| panic!("thread {tag} has its value"));
         assert!(entry.has_exited(), "thread {tag} reported exited");

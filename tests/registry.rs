@@ -45,7 +45,7 @@ fn values_visible_after_their_thread_exits() {
     seen.sort();
     assert_eq!(seen, [0, 1, 2, 3]);
     // `join` waits for the threads' thread-local destructors.
-    assert!(values.iter_entries().all(|e| e.has_exited()));
+    assert!(values.per_thread().all(|e| e.has_exited()));
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn later_thread_does_not_inherit_exited_threads_value() {
     seen.sort();
     let expected: Vec<String> = (0..rounds).map(|r| format!("round {r}")).collect();
     assert_eq!(seen, expected.iter().collect::<Vec<_>>());
-    let ids: std::collections::HashSet<_> = values.iter_entries().map(|e| e.thread_id()).collect();
+    let ids: std::collections::HashSet<_> = values.per_thread().map(|e| e.thread_id()).collect();
     assert_eq!(ids.len(), rounds);
 }
 
@@ -107,7 +107,7 @@ fn entries_name_the_thread_that_created_each_value() {
         id
     };
 
-    for entry in values.iter_entries() {
+    for entry in values.per_thread() {
         match **entry.value() {
             "still here" => {
                 assert_eq!(entry.thread_id(), Some(running_id));
@@ -125,7 +125,7 @@ fn entries_name_the_thread_that_created_each_value() {
     assert_eq!(values.len(), 2);
     release.wait();
     running.join().unwrap();
-    assert!(values.iter_entries().all(|e| e.has_exited()));
+    assert!(values.per_thread().all(|e| e.has_exited()));
 }
 
 /// Counts drops per value so a double drop or a leak shows.
@@ -341,7 +341,7 @@ fn works_from_thread_local_destructors_and_after_the_crates_teardown() {
         "a thread still sees its own value during teardown"
     );
     let mut created: Vec<_> = TEARDOWN_ONLY
-        .iter_entries()
+        .per_thread()
         .map(|e| (**e.value(), e.has_exited()))
         .collect();
     created.sort();
@@ -443,7 +443,6 @@ mod live {
     use std::thread::{self, ThreadId};
 
     use threadkit::registry::PerLiveThread;
-    use threadkit::PerThread;
 
     use super::common::{after_the_crates_exit, scaled};
 
@@ -520,7 +519,7 @@ mod live {
             reading_started.wait();
             worker.join().unwrap(); // the worker has exited
             assert_eq!(reading.len(), 1);
-            let entry = reading.iter_entries().next().unwrap();
+            let entry = reading.per_thread().next().unwrap();
             assert_eq!(entry.value().1, 42, "still readable");
             assert!(entry.has_exited());
             assert!(
@@ -670,7 +669,7 @@ mod live {
         assert_eq!(dropped.load(Ordering::Relaxed), 4);
     }
 
-    static LIVE: PerLiveThread<Cell<u32>> = PerThread::dropped_at_exit();
+    static LIVE: PerLiveThread<Cell<u32>> = PerLiveThread::new();
     static LATE_DROPS: AtomicUsize = AtomicUsize::new(0);
 
     struct Counted;

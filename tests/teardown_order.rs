@@ -39,7 +39,7 @@ impl Drop for Look {
     fn drop(&mut self) {
         let me = thread::current().id();
         let exited = VALUE
-            .iter_entries()
+            .per_thread()
             .find(|entry| entry.thread_id() == Some(me))
             .map(|entry| entry.has_exited());
         let seen = (VALUE.get().copied(), exited, LIVE.with(|v| v.copied()));

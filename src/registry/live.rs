@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::ptr::NonNull;
 
-use super::retire::{Node, Values};
+use super::retire::{LiveNode, Values};
 use crate::thread::owned::OwnedTable;
 use crate::thread::share::ThreadShare;
 
@@ -184,7 +184,7 @@ impl<T: Send> PerLiveThread<T> {
 
     /// The calling thread's node, if it is live and has one.
     #[inline]
-    fn own(&self) -> Option<&Node<T>> {
+    fn own(&self) -> Option<&LiveNode<T>> {
         self.slots.get().and_then(Values::own)
     }
 
@@ -207,7 +207,7 @@ impl<T: Send> PerLiveThread<T> {
         let owner = slot
             .with_owner(|_, owner| owner.cloned())
             .expect("a claimed slot has its owner");
-        let node = slot.state().publish(Node::new(value, owner));
+        let node = slot.state().publish(LiveNode::new(value, owner));
         f(&node.value)
     }
 
@@ -340,7 +340,7 @@ impl<T: Send> fmt::Debug for PerLiveThread<T> {
 /// The values it yields stay valid while it lives, even if their threads
 /// exit; drop it soon, as exited threads' values wait for it.
 pub struct Reading<'a, T> {
-    pinned: Vec<(&'a Values<T>, NonNull<Node<T>>)>,
+    pinned: Vec<(&'a Values<T>, NonNull<LiveNode<T>>)>,
 }
 
 impl<T> Reading<'_, T> {
@@ -352,7 +352,7 @@ impl<T> Reading<'_, T> {
     /// Every value in the reading with the thread that made it (its
     /// [`ThreadId`](std::thread::ThreadId), name, and whether it has begun to
     /// exit).
-    pub fn iter_entries(&self) -> impl ExactSizeIterator<Item = ThreadShare<&T>> + '_ {
+    pub fn per_thread(&self) -> impl ExactSizeIterator<Item = ThreadShare<&T>> + '_ {
         self.nodes()
             .map(|node| ThreadShare::new(Some(node.owner.clone()), &node.value))
     }
@@ -367,7 +367,7 @@ impl<T> Reading<'_, T> {
         self.pinned.is_empty()
     }
 
-    fn nodes(&self) -> impl ExactSizeIterator<Item = &Node<T>> + '_ {
+    fn nodes(&self) -> impl ExactSizeIterator<Item = &LiveNode<T>> + '_ {
         self.pinned.iter().map(|(_, node)| {
             // SAFETY: pinned by `read` and unpinned only by `drop`, so the
             // node lives as long as `&self`; `read` required `T: Sync` to

@@ -43,17 +43,17 @@ use crate::thread::owned::SlotState;
 use crate::thread::record::ThreadRecord;
 
 /// A thread's value and the thread that made it.
-pub(crate) struct Node<T> {
+pub(crate) struct LiveNode<T> {
     pub(crate) value: T,
     pub(crate) owner: Arc<ThreadRecord>,
     /// The next retired node; written only after the node is unlinked, while
-    /// readings may still hold `&Node`, hence atomic.
-    next: AtomicPtr<Node<T>>,
+    /// readings may still hold `&LiveNode`, hence atomic.
+    next: AtomicPtr<LiveNode<T>>,
 }
 
-impl<T> Node<T> {
-    pub(crate) fn new(value: T, owner: Arc<ThreadRecord>) -> Box<Node<T>> {
-        Box::new(Node {
+impl<T> LiveNode<T> {
+    pub(crate) fn new(value: T, owner: Arc<ThreadRecord>) -> Box<LiveNode<T>> {
+        Box::new(LiveNode {
             value,
             owner,
             next: AtomicPtr::new(ptr::null_mut()),
@@ -64,11 +64,11 @@ impl<T> Node<T> {
 /// One slot's state; see the [module documentation](self).
 pub(crate) struct Values<T> {
     /// The owner's node (a leaked `Box`), null if it has none.
-    value: AtomicPtr<Node<T>>,
+    value: AtomicPtr<LiveNode<T>>,
     /// Readings in progress that may hold this slot's nodes.
     readers: AtomicUsize,
     /// Unlinked nodes not yet freed, newest first.
-    retired: AtomicPtr<Node<T>>,
+    retired: AtomicPtr<LiveNode<T>>,
 }
 
 impl<T> Default for Values<T> {
@@ -85,7 +85,7 @@ impl<T> Values<T> {
     /// The owner's node. Only for the slot's owner, which alone publishes
     /// and unlinks it: the node lives until the owner's exit.
     #[inline]
-    pub(crate) fn own(&self) -> Option<&Node<T>> {
+    pub(crate) fn own(&self) -> Option<&LiveNode<T>> {
         // SAFETY: a non-null pointer was published by this thread (`publish`)
         // and is unlinked and freed only by this thread's exit or with
         // `&mut` access to the registry, neither of which can happen while
@@ -94,7 +94,7 @@ impl<T> Values<T> {
     }
 
     /// Publishes the owner's node. The slot must have none.
-    pub(crate) fn publish(&self, node: Box<Node<T>>) -> &Node<T> {
+    pub(crate) fn publish(&self, node: Box<LiveNode<T>>) -> &LiveNode<T> {
         let node = Box::into_raw(node);
         self.value.store(node, Ordering::Release);
         // SAFETY: just published; lives as `own` says.
@@ -104,7 +104,7 @@ impl<T> Values<T> {
     /// Starts a reading of this slot: the owner's node, kept alive until the
     /// matching [`unpin`](Values::unpin); `None` (and nothing to unpin) if
     /// the slot has no value.
-    pub(crate) fn pin(&self) -> Option<NonNull<Node<T>>> {
+    pub(crate) fn pin(&self) -> Option<NonNull<LiveNode<T>>> {
         self.readers.fetch_add(1, Ordering::AcqRel);
         let node = NonNull::new(self.value.load(Ordering::Acquire));
         if node.is_none() {
@@ -179,7 +179,7 @@ impl<T> Drop for Values<T> {
 
 /// Unlinked nodes that no reading holds: dropping this drops their values.
 pub(crate) struct Retired<T> {
-    head: *mut Node<T>,
+    head: *mut LiveNode<T>,
 }
 
 impl<T> Default for Retired<T> {
@@ -191,9 +191,9 @@ impl<T> Default for Retired<T> {
 }
 
 impl<T> Iterator for Retired<T> {
-    type Item = Box<Node<T>>;
+    type Item = Box<LiveNode<T>>;
 
-    fn next(&mut self) -> Option<Box<Node<T>>> {
+    fn next(&mut self) -> Option<Box<LiveNode<T>>> {
         let node = NonNull::new(self.head)?;
         // SAFETY: the chain's nodes are leaked boxes that nothing else refers
         // to (see `retire`); each is taken once, its `next` read first.
@@ -241,7 +241,7 @@ mod loom_tests {
         check(|| {
             let slot: LoomArc<Values<Watched>> = LoomArc::new(Values::default());
             let dropped = LoomArc::new(AtomicBool::new(false));
-            slot.publish(Node::new(Watched(LoomArc::clone(&dropped)), record()));
+            slot.publish(LiveNode::new(Watched(LoomArc::clone(&dropped)), record()));
             let reader = {
                 let (slot, dropped) = (LoomArc::clone(&slot), LoomArc::clone(&dropped));
                 thread::spawn(move || {
@@ -274,10 +274,10 @@ mod loom_tests {
                 LoomArc::new(AtomicBool::new(false)),
                 LoomArc::new(AtomicBool::new(false)),
             ];
-            let first = slot.publish(Node::new(Watched(LoomArc::clone(&flags[0])), record()));
+            let first = slot.publish(LiveNode::new(Watched(LoomArc::clone(&flags[0])), record()));
             let first = ptr::from_ref(first) as usize;
             // Made now, so that it cannot reuse the first node's address.
-            let second = Node::new(Watched(LoomArc::clone(&flags[1])), record());
+            let second = LiveNode::new(Watched(LoomArc::clone(&flags[1])), record());
             let readers: Vec<_> = (0..2)
                 .map(|_| {
                     let (slot, flags) = (LoomArc::clone(&slot), flags.clone());

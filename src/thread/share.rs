@@ -12,7 +12,7 @@ use super::record::ThreadRecord;
 /// One thread's share in a report, and the thread it belongs to.
 ///
 /// Every per-thread report of the crate is a list of these:
-/// [`PerThread::iter_entries`](crate::PerThread::iter_entries) yields `ThreadShare<&T>`,
+/// [`PerThread::per_thread`](crate::PerThread::per_thread) yields `ThreadShare<&T>`,
 /// [`Counter::per_thread`](crate::Counter::per_thread) returns
 /// `ThreadShare<u64>`, and [`LocalCache::stats`](crate::LocalCache::stats)
 /// `ThreadShare<Stats>`. Blocks that reuse an exited thread's slot report
@@ -29,7 +29,7 @@ use super::record::ThreadRecord;
 /// std::thread::scope(|s| {
 ///     worker.spawn_scoped(s, || values.get_or(|| 42)).unwrap();
 /// });
-/// let share = values.iter_entries().next().unwrap();
+/// let share = values.per_thread().next().unwrap();
 /// assert_eq!((**share.value(), share.thread_name()), (42, Some("worker")));
 /// assert_ne!(share.thread_id(), Some(std::thread::current().id()));
 /// ```
