@@ -96,14 +96,14 @@ fn main() {
         "  LocalCache : {:>8.1?}  ({} database queries, hit rate {:.1}%, {} evictions)",
         cached_time,
         db.queries.load(Ordering::Relaxed),
-        100.0 * stats.total.hit_rate(),
-        stats.total.evictions,
+        100.0 * stats.hit_rate(),
+        stats.evictions,
     );
     println!(
         "  speed-up   : {:.1}x",
         uncached_time.as_secs_f64() / cached_time.as_secs_f64()
     );
-    for thread in &stats.threads {
+    for thread in &cache.per_thread() {
         println!(
             "    {:<12} hits {:>5}  misses {:>5}",
             thread.thread_name().unwrap_or("(exited, slot reused)"),

@@ -481,7 +481,7 @@ fn cache(threads: usize) {
             .sum();
         std::hint::black_box(sum);
     });
-    let stats = local.stats().total;
+    let stats = local.stats();
     println!(
         "  LocalCache hit: {:.1} ns/lookup; Mutex<HashMap>: {:.1} ns/lookup ({:.1}x)",
         per_op(with_cache, lookups),
@@ -490,7 +490,7 @@ fn cache(threads: usize) {
     );
     println!(
         "  stats over {} threads: {} hits, {} misses (hit rate {:.4})",
-        local.stats().threads.len(),
+        local.per_thread().len(),
         stats.hits,
         stats.misses,
         stats.hit_rate()

@@ -208,14 +208,13 @@ fn stats_are_exact_after_join() {
                 .unwrap();
         }
     });
-    let stats = cache.stats();
+    let (stats, shares) = (cache.stats(), cache.per_thread());
     let misses = (threads * keys) as u64;
-    assert_eq!(stats.total.misses, misses);
-    assert_eq!(stats.total.hits, (threads * rounds) as u64 - misses);
-    assert_eq!(stats.total.evictions, 0);
-    assert_eq!(stats.threads.len(), threads);
-    let mut names: Vec<_> = stats
-        .threads
+    assert_eq!(stats.misses, misses);
+    assert_eq!(stats.hits, (threads * rounds) as u64 - misses);
+    assert_eq!(stats.evictions, 0);
+    assert_eq!(shares.len(), threads);
+    let mut names: Vec<_> = shares
         .iter()
         .map(|t| {
             assert_eq!(t.value().misses, keys as u64);
@@ -333,7 +332,7 @@ fn entries_are_dropped_at_thread_exit_and_stats_kept() {
         10,
         "the 5 cached copies went at exit"
     );
-    assert_eq!(cache.stats().total.misses, 5);
+    assert_eq!(cache.stats().misses, 5);
     drop(cache);
     assert_eq!(
         drops.load(Ordering::SeqCst),
@@ -402,7 +401,7 @@ fn debug_shows_capacity_and_invalidations() {
     cache.invalidate(&1);
     assert_eq!(
         format!("{cache:?}"),
-        "LocalCache { capacity_per_thread: 3, invalidations: 1, .. }"
+        "LocalCache { max_entries: 3, invalidations: 1, .. }"
     );
 }
 
@@ -421,25 +420,25 @@ fn exited_threads_slots_are_reused_and_their_counts_kept() {
             });
         });
     }
-    let stats = cache.stats();
-    assert_eq!(stats.total.hits, u64::from(threads));
-    assert_eq!(stats.total.misses, u64::from(threads));
+    let (stats, shares) = (cache.stats(), cache.per_thread());
+    assert_eq!(stats.hits, u64::from(threads));
+    assert_eq!(stats.misses, u64::from(threads));
     // Other tests run threads at the same time and take indices too, so
     // the bound leaves room for them; without reuse there would be a slot
     // for every one of the `threads`.
     let bound = if cfg!(miri) { 4 } else { threads as usize / 4 };
-    let attributed = stats.threads.iter().filter(|t| t.thread_id().is_some());
+    let attributed = shares.iter().filter(|t| t.thread_id().is_some());
     assert!(
         attributed.count() < bound,
         "slots for {} threads: {:?}",
-        stats.threads.len(),
-        stats.threads
+        shares.len(),
+        shares
     );
-    let folded = stats.threads.iter().find(|t| t.thread_id().is_none());
+    let folded = shares.iter().find(|t| t.thread_id().is_none());
     let folded = folded.expect("the exited threads' counts, folded into one share");
     assert!(folded.has_exited());
     assert!(folded.value().lookups() > 0);
-    let sum: u64 = stats.threads.iter().map(|t| t.value().lookups()).sum();
+    let sum: u64 = shares.iter().map(|t| t.value().lookups()).sum();
     assert_eq!(sum, 2 * u64::from(threads), "shares add up to the total");
 }
 

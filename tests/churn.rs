@@ -114,7 +114,7 @@ fn churn(waves: usize, per_wave: usize) {
         let ones: u64 = registry.iter_mut().map(|(_, n)| *n.get_mut()).sum();
         assert_eq!(ones, per_wave as u64);
         drop(registry);
-        let stats = cache.stats().total;
+        let stats = cache.stats();
         assert_eq!(stats.lookups(), per_wave as u64);
         assert_eq!(stats.hits, 0, "every thread starts with an empty copy");
         drop(cache);
@@ -282,7 +282,7 @@ fn churn_each_block(waves: usize, per_wave: usize, bound: Option<u64>) {
     assert_eq!(DECLARED.sum(), threads, "no count of counter! lost");
     assert_eq!(LATENCY.snapshot().count(), 24 * threads, "no value lost");
     assert!(LIVE.is_empty(), "each thread's value went at its exit");
-    let stats = cache.stats().total;
+    let stats = cache.stats();
     assert_eq!(stats.lookups(), threads, "no lookup lost");
 }
 

@@ -722,16 +722,16 @@ fn letters_digits_and_chars() {
 }
 
 #[test]
-fn choice_and_choose_multiple() {
+fn choose_iter_and_choose_multiple() {
     let items = [1, 4, 9, 5, 2, 3, 6, 7, 8, 0];
     for item in &items {
-        while rng::choice(&items).unwrap() != item {}
+        while rng::choose_iter(&items).unwrap() != item {}
     }
     let mut owned = Rng::new();
-    assert_eq!(owned.choice(Vec::<i32>::new()), None);
+    assert_eq!(owned.choose_iter(Vec::<i32>::new()), None);
     // An iterator of unknown length: every item can come up, uniformly.
     let counts = counts(10, scaled(20_000, 500), || {
-        owned.choice((0..10).filter(|_| true)).unwrap()
+        owned.choose_iter((0..10).filter(|_| true)).unwrap()
     });
     assert!(chi_square(&counts) < critical(9.0), "{counts:?}");
 

@@ -321,10 +321,8 @@ impl Counter {
     /// ```
     pub fn per_thread(&self) -> Vec<ThreadShare<u64>> {
         let unslotted = self.unslotted.load(Ordering::Relaxed);
-        self.slots.shares(unslotted, u64::wrapping_add, |local| {
-            let (base, count) = (local.tally.base(), local.tally.count());
-            (base, count.wrapping_sub(base))
-        })
+        self.slots
+            .shares(unslotted, |local| local.tally.split(), |_| ())
     }
 
     /// Sets the counter back to zero.

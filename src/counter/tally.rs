@@ -19,17 +19,16 @@
 //!   taken after an `approx` is at least that `approx`.
 
 use crate::sync::{AtomicU64, Ordering};
+use crate::thread::count::OwnedCount;
 
 /// One thread index's share of a counter.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     /// Everything ever added through this slot, by every thread that has
-    /// owned it.
-    count: AtomicU64,
+    /// owned it, and the part earlier owners added.
+    count: OwnedCount,
     /// The part of `count` already in the shared total.
     flushed: AtomicU64,
-    /// The part of `count` added by earlier owners.
-    base: AtomicU64,
     /// The `count` at which the owner next looks at its pending amount:
     /// `flushed + batch`, or 0 (look on every add) where that would wrap,
     /// and before the owner's first add. Owner only; readers never load it.
@@ -43,9 +42,8 @@ impl Tally {
     #[cfg(not(threadkit_loom))]
     pub(crate) const fn idle() -> Tally {
         Tally {
-            count: AtomicU64::new(0),
+            count: OwnedCount::new(),
             flushed: AtomicU64::new(0),
-            base: AtomicU64::new(0),
             limit: AtomicU64::new(0),
         }
     }
@@ -59,9 +57,7 @@ impl Tally {
     #[inline]
     #[must_use]
     pub(crate) fn add(&self, n: u64) -> bool {
-        let count = self.count.load(Ordering::Relaxed).wrapping_add(n);
-        self.count.store(count, Ordering::Relaxed);
-        count >= self.limit.load(Ordering::Relaxed)
+        self.count.add(n) >= self.limit.load(Ordering::Relaxed)
     }
 
     /// The slow half of [`add`](Tally::add): flushes if the pending amount
@@ -69,7 +65,7 @@ impl Tally {
     /// that wraps at 2⁶⁴ still flushes on time), then sets the next limit.
     /// Owner only.
     pub(crate) fn settle(&self, total: &AtomicU64, batch: u64) {
-        let count = self.count.load(Ordering::Relaxed);
+        let count = self.count.get();
         if count.wrapping_sub(self.flushed.load(Ordering::Relaxed)) >= batch {
             self.flush(total);
         }
@@ -80,7 +76,7 @@ impl Tally {
     /// Moves the pending amount into `total`. Owner only (an exit hook runs
     /// on its owner's thread).
     pub(crate) fn flush(&self, total: &AtomicU64) {
-        let count = self.count.load(Ordering::Relaxed);
+        let count = self.count.get();
         let pending = count.wrapping_sub(self.flushed.load(Ordering::Relaxed));
         if pending != 0 {
             // Release: a reader that sees this total also sees `count`.
@@ -95,18 +91,17 @@ impl Tally {
     /// earlier owners' share.
     pub(crate) fn hand_over(&self, total: &AtomicU64) {
         self.flush(total);
-        self.base
-            .store(self.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.count.hand_over();
     }
 
     /// Everything added through this slot.
     pub(crate) fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.count.get()
     }
 
-    /// The part of [`count`](Tally::count) added by earlier owners.
-    pub(crate) fn base(&self) -> u64 {
-        self.base.load(Ordering::Relaxed)
+    /// (What earlier owners of the slot added, what its owner has added.)
+    pub(crate) fn split(&self) -> (u64, u64) {
+        self.count.split()
     }
 }
 
@@ -178,7 +173,7 @@ mod loom_tests {
 
         /// What `per_thread` reports for `slot`'s current owner.
         fn owner_share(&self, slot: usize) -> u64 {
-            self.slots[slot].count() - self.slots[slot].base()
+            self.slots[slot].split().1
         }
     }
 
@@ -257,7 +252,7 @@ mod loom_tests {
             reader.join().unwrap();
             assert_eq!(counter.sum(), 10);
             assert_eq!(counter.approx(), 10);
-            assert_eq!(counter.slots[0].base(), 4);
+            assert_eq!(counter.slots[0].split().0, 4);
         });
     }
 }

@@ -6,11 +6,11 @@ use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::layout::Layout;
-use super::recorder::{Extremes, Recorder};
+use super::recorder::{Earlier, Extremes, Recorder};
 use super::snapshot::Snapshot;
 use crate::sync::Mutex;
 use crate::thread::owned::OwnedTable;
-use crate::thread::share::ThreadShare;
+use crate::thread::share::{Part, ThreadShare};
 
 /// A histogram of `u64` values that threads record into without
 /// contention; see the [module documentation](super).
@@ -134,7 +134,7 @@ impl Histogram {
     fn record_slow(&self, value: u64, n: u64) {
         let (slot, ()) = self.slots.claim(|recorder, previous| {
             if previous {
-                recorder.take_over(self.layout, &self.gone);
+                recorder.hand_over(self.layout, &self.gone);
             }
         });
         match slot {
@@ -199,49 +199,21 @@ impl Histogram {
     /// assert_eq!(shares[0].value().max(), Some(4096));
     /// ```
     pub fn per_thread(&self) -> Vec<ThreadShare<Snapshot>> {
-        let mut shares = Vec::new();
-        // What belongs to no thread: earlier owners' parts, ownerless slots,
-        // exiting threads' records.
-        let mut rest = vec![0; self.layout.len()];
-        let mut rest_sum = 0;
-        let mut rest_extremes = None;
-        for slot in self.slots.slots() {
-            slot.with_owner(|recorder, owner| {
-                let mut counts = vec![0; self.layout.len()];
-                recorder.add_counts(self.layout, &mut counts);
-                let earlier = recorder.earlier();
-                for &(at, count) in &earlier.counts {
-                    counts[at] -= count;
-                    rest[at] += count;
-                }
-                rest_sum += earlier.sum;
-                let sum = recorder.sum() - earlier.sum;
-                match owner {
-                    Some(owner) => {
-                        let mine = Snapshot::new(self.layout, counts, sum, recorder.extremes());
-                        shares.push(ThreadShare::new(Some(owner.clone()), mine));
-                    }
-                    None => {
-                        for (total, count) in rest.iter_mut().zip(counts) {
-                            *total += count;
-                        }
-                        rest_sum += sum;
-                        rest_extremes = widen(rest_extremes, recorder.extremes());
-                    }
-                }
-            });
-        }
-        rest_extremes = widen(rest_extremes, self.gone.get());
+        // Values recorded by exiting threads belong to no thread.
+        let mut unattributed = Counts::new(self.layout);
         if let Some(recorder) = &*self.unslotted.lock() {
-            recorder.add_counts(self.layout, &mut rest);
-            rest_sum += recorder.sum();
-            rest_extremes = widen(rest_extremes, recorder.extremes());
+            unattributed.merge(Counts::of(self.layout, recorder, None).1);
         }
-        let rest = Snapshot::new(self.layout, rest, rest_sum, rest_extremes);
-        if !rest.is_empty() {
-            shares.push(ThreadShare::new(None, rest));
-        }
+        let shares = self.slots.shares(
+            unattributed,
+            |recorder| Counts::of(self.layout, recorder, Some(recorder.earlier())),
+            // After the slots': a hand-over moves a slot's extremes there.
+            |unattributed| unattributed.widen(self.gone.get()),
+        );
         shares
+            .into_iter()
+            .map(|share| share.map(|counts| counts.into_snapshot(self.layout)))
+            .collect()
     }
 
     /// Forgets every value recorded. The exclusive borrow means no thread
@@ -273,6 +245,67 @@ fn widen(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<(u64, u64)> {
     match (a, b) {
         (Some((a_min, a_max)), Some((b_min, b_max))) => Some((a_min.min(b_min), a_max.max(b_max))),
         (one, other) => one.or(other),
+    }
+}
+
+/// A part of a histogram's per-thread report, as read from recorders:
+/// bucket counts (indexed as in the layout), their sum and the extremes
+/// read with them.
+struct Counts {
+    counts: Vec<u64>,
+    sum: u128,
+    extremes: Option<(u64, u64)>,
+}
+
+impl Counts {
+    /// Nothing.
+    fn new(layout: Layout) -> Counts {
+        Counts {
+            counts: vec![0; layout.len()],
+            sum: 0,
+            extremes: None,
+        }
+    }
+
+    /// A recorder's (earlier owners' part, current owner's part), given
+    /// the earlier owners' part (`None`: all of it is the current
+    /// owner's). The earlier owners' extremes are in the histogram's `gone`.
+    fn of(layout: Layout, recorder: &Recorder, earlier: Option<Earlier>) -> (Counts, Counts) {
+        let mut current = Counts::new(layout);
+        recorder.add_counts(layout, &mut current.counts);
+        let earlier = earlier.unwrap_or_default();
+        let mut before = Counts::new(layout);
+        for &(at, count) in &earlier.counts {
+            current.counts[at] -= count;
+            before.counts[at] = count;
+        }
+        before.sum = earlier.sum;
+        current.sum = recorder.sum() - earlier.sum;
+        current.extremes = recorder.extremes();
+        (before, current)
+    }
+
+    /// Widens the extremes to include `extremes`.
+    fn widen(&mut self, extremes: Option<(u64, u64)>) {
+        self.extremes = widen(self.extremes, extremes);
+    }
+
+    fn into_snapshot(self, layout: Layout) -> Snapshot {
+        Snapshot::new(layout, self.counts, self.sum, self.extremes)
+    }
+}
+
+impl Part for Counts {
+    fn merge(&mut self, other: Counts) {
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            *mine += theirs;
+        }
+        self.sum += other.sum;
+        self.widen(other.extremes);
+    }
+
+    fn is_nothing(&self) -> bool {
+        self.counts.iter().all(|&count| count == 0)
     }
 }
 

@@ -18,7 +18,7 @@
 //!   changes only when the low one carries, inside a sequence lock (odd
 //!   sequence while it changes), so a reader retries instead of pairing the
 //!   high word of one moment with the low word of another.
-//! - **Extremes survive a take-over.** The owner's minimum and maximum are
+//! - **Extremes survive a hand-over.** The owner's minimum and maximum are
 //!   its own (for `per_thread`); a new owner first folds the old ones into the
 //!   histogram's (`fetch_min`/`fetch_max`, `Release`), then resets the slot's
 //!   (`Release`). A reader loads the slot's (`Acquire`) before the
@@ -46,7 +46,7 @@ pub(crate) struct Recorder {
     min: AtomicU64,
     max: AtomicU64,
     /// What earlier owners recorded here, for `per_thread`: set by each
-    /// take-over, read under the slot's lock.
+    /// hand-over, read under the slot's lock.
     earlier: Mutex<Earlier>,
 }
 
@@ -90,7 +90,7 @@ impl Recorder {
         bucket.store(bucket.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         self.sum.add(u128::from(value) * u128::from(n));
         // Release (free on x86): a reader that sees a new owner's extreme
-        // also sees the fold its take-over made.
+        // also sees the fold its hand-over made.
         if value < self.min.load(Ordering::Relaxed) {
             self.min.store(value, Ordering::Release);
         }
@@ -159,7 +159,7 @@ impl Recorder {
     /// For a new owner, under the slot's lock: folds the previous owner's
     /// extremes into `gone` and resets them, and notes everything recorded
     /// so far as earlier owners' part.
-    pub(crate) fn take_over(&self, layout: Layout, gone: &Extremes) {
+    pub(crate) fn hand_over(&self, layout: Layout, gone: &Extremes) {
         gone.fold(
             self.min.load(Ordering::Relaxed),
             self.max.load(Ordering::Relaxed),
@@ -187,7 +187,7 @@ impl Recorder {
         *self.earlier.lock() = earlier;
     }
 
-    /// Earlier owners' part (see [`take_over`](Recorder::take_over)).
+    /// Earlier owners' part (see [`hand_over`](Recorder::hand_over)).
     pub(crate) fn earlier(&self) -> Earlier {
         self.earlier.lock().clone()
     }
@@ -346,7 +346,7 @@ mod loom_tests {
     /// extremes, the slot's widened by the folded ones, always include the
     /// first owner's value.
     #[test]
-    fn counts_and_extremes_survive_a_take_over() {
+    fn counts_and_extremes_survive_a_hand_over() {
         check(|| {
             let layout = Layout::new(1);
             let recorder = Arc::new(Recorder::default());
@@ -369,7 +369,7 @@ mod loom_tests {
                     assert!(min <= 3 && max >= 3, "({min}, {max})");
                 })
             };
-            recorder.take_over(layout, &gone);
+            recorder.hand_over(layout, &gone);
             recorder.grow(layout, 1);
             assert!(recorder.record(layout, 1, 1));
             reader.join().unwrap();

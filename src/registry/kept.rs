@@ -121,7 +121,7 @@ impl<T: Send> PerThread<T> {
     /// thread has none.
     ///
     /// If `create` reenters `get_or` on this registry, see the
-    /// [module documentation](self#the-rules): the first value to be stored
+    /// [module documentation](super#the-rules): the first value to be stored
     /// is kept and the other is dropped.
     ///
     /// # Panics

@@ -431,18 +431,18 @@ pub fn choose<T>(slice: &[T]) -> Option<&T> {
 }
 
 /// A uniformly chosen item of `iter`, or `None` if it is empty; see
-/// [`Rng::choice`].
+/// [`Rng::choose_iter`].
 ///
 /// The iterator runs inside [`with`], so it may use `rng` itself.
 ///
 /// # Examples
 ///
 /// ```
-/// let vowel = threadkit::rng::choice("aeiou".chars()).unwrap();
+/// let vowel = threadkit::rng::choose_iter("aeiou".chars()).unwrap();
 /// assert!("aeiou".contains(vowel));
 /// ```
-pub fn choice<I: IntoIterator>(iter: I) -> Option<I::Item> {
-    with(|rng| rng.choice(iter))
+pub fn choose_iter<I: IntoIterator>(iter: I) -> Option<I::Item> {
+    with(|rng| rng.choose_iter(iter))
 }
 
 /// `amount` items of `iter` chosen uniformly without replacement, in no

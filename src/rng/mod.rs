@@ -21,8 +21,9 @@
 //! generator as a value, for reproducible streams (`Rng::with_seed`) or
 //! independent ones (`Rng::new`, `Rng::fork`). Beside numbers, both offer
 //! what `fastrand` users look for: [`char()`], [`alphabetic`],
-//! [`alphanumeric`], [`lowercase`], [`uppercase`], [`digit`], [`choice`]
-//! from any iterator and [`choose_multiple`].
+//! [`alphanumeric`], [`lowercase`], [`uppercase`], [`digit`], and
+//! [`choose_iter`] (fastrand's `choice`) and [`choose_multiple`] from any
+//! iterator, beside [`choose`] from a slice.
 //!
 //! There is no `f64_inclusive`: [`f64()`] already returns every multiple of
 //! 2<sup>−53</sup> in [0, 1) with equal probability from one draw, and a
@@ -102,6 +103,7 @@ pub use generator::Rng;
 pub use sample::RangeInt;
 
 pub use local::{
-    alphabetic, alphanumeric, bool, char, choice, choose, choose_multiple, digit, f32, f64, fill,
-    fork, i32, i64, lowercase, range, seed, shuffle, try_range, u32, u64, uppercase, usize, with,
+    alphabetic, alphanumeric, bool, char, choose, choose_iter, choose_multiple, digit, f32, f64,
+    fill, fork, i32, i64, lowercase, range, seed, shuffle, try_range, u32, u64, uppercase, usize,
+    with,
 };

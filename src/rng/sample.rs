@@ -104,12 +104,12 @@ impl Rng {
     ///
     /// ```
     /// let mut rng = threadkit::rng::Rng::with_seed(3);
-    /// let word = rng.choice("alpha beta gamma".split(' ')).unwrap();
+    /// let word = rng.choose_iter("alpha beta gamma".split(' ')).unwrap();
     /// assert!(["alpha", "beta", "gamma"].contains(&word));
-    /// assert!((0..10).contains(&rng.choice(0..10).unwrap()));
-    /// assert_eq!(rng.choice(std::iter::empty::<u8>()), None);
+    /// assert!((0..10).contains(&rng.choose_iter(0..10).unwrap()));
+    /// assert_eq!(rng.choose_iter(std::iter::empty::<u8>()), None);
     /// ```
-    pub fn choice<I: IntoIterator>(&mut self, iter: I) -> Option<I::Item> {
+    pub fn choose_iter<I: IntoIterator>(&mut self, iter: I) -> Option<I::Item> {
         let mut iter = iter.into_iter();
         match iter.size_hint() {
             (0, Some(0)) => None,

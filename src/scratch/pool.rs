@@ -336,15 +336,6 @@ impl<T: Reuse + Default> ScratchPool<T> {
         }
     }
 
-    /// Takes an empty buffer; renamed [`buffer`](ScratchPool::buffer), after
-    /// [`scratch::bytes`](super::bytes) and
-    /// [`scratch::string`](super::string), which also return guards.
-    #[deprecated(since = "0.2.0", note = "renamed `buffer`")]
-    #[inline]
-    pub fn get(&self) -> Scratch<'_, T> {
-        self.buffer()
-    }
-
     /// Runs `f` with an empty buffer of the calling thread, kept for reuse
     /// afterwards.
     ///

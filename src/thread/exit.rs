@@ -431,4 +431,40 @@ mod tests {
         .join()
         .unwrap();
     }
+
+    /// Every close function a thread registers runs at its exit, however
+    /// many blocks own memory on it: there is no fixed number of them.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn every_registered_close_function_runs_at_exit() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        static CLOSED: AtomicU32 = AtomicU32::new(0);
+        fn close<const N: u32>() {
+            CLOSED.fetch_or(1 << N, Ordering::Relaxed);
+        }
+        let closers: [fn(); 12] = [
+            close::<0>,
+            close::<1>,
+            close::<2>,
+            close::<3>,
+            close::<4>,
+            close::<5>,
+            close::<6>,
+            close::<7>,
+            close::<8>,
+            close::<9>,
+            close::<10>,
+            close::<11>,
+        ];
+        std::thread::spawn(move || {
+            for close in closers {
+                watch_exit(close);
+            }
+            assert_eq!(CLOSED.load(Ordering::Relaxed), 0, "not before the exit");
+        })
+        .join()
+        .unwrap();
+        assert_eq!(CLOSED.load(Ordering::Relaxed), (1 << 12) - 1);
+    }
 }

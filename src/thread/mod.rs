@@ -10,13 +10,17 @@
 //! - [`record`]: what a thread leaves for reports (id, name, exited), and the
 //!   exit-hook protocol.
 //! - [`table`]: a lock-free table with one slot per thread index.
+//! - [`count`]: [`OwnedCount`](count::OwnedCount), a count only its slot's
+//!   owner writes, split into the current owner's part and earlier owners'.
 //! - [`share`]: [`ThreadShare`](share::ThreadShare), one thread's share in
-//!   a report, read from its record.
-//! - [`owned`]: the owned-slot protocol (claim, exit hook, take-over, drop)
-//!   that the counter, the scratch pools and the cache share.
+//!   a report, read from its record, and the parts reports add up.
+//! - [`owned`]: the owned-slot protocol (claim, exit hook, hand-over, drop,
+//!   per-thread reports) that the counters, the histogram, the scratch
+//!   pools and the cache share.
 //! - [`instance`]: process-unique ids for objects whose per-thread state is
 //!   kept in shared thread-locals (context, last error).
 
+pub(crate) mod count;
 pub(crate) mod owned;
 pub(crate) mod record;
 #[cfg(not(threadkit_loom))]

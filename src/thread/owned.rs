@@ -73,20 +73,20 @@ impl<S: SlotState> Slot<S> {
 
     /// Makes the calling live thread (`key`, `record`) the owner.
     ///
-    /// `take_over` runs under the slot's lock with the state and whether a
+    /// `hand_over` runs under the slot's lock with the state and whether a
     /// previous owner had the slot; it prepares the state for the new owner
     /// and returns what is to be dropped. It must run no user code.
     pub(crate) fn claim(
         &self,
         key: u64,
         record: Arc<ThreadRecord>,
-        take_over: impl FnOnce(&S, bool) -> S::Leftover,
+        hand_over: impl FnOnce(&S, bool) -> S::Leftover,
     ) -> S::Leftover {
         let mut owner = self.owner.lock();
         let previous = owner.take();
-        let leftover = take_over(&self.state, previous.is_some());
+        let leftover = hand_over(&self.state, previous.is_some());
         // A live thread's registration is never refused. If it were (the
-        // thread already exiting), the next owner's `take_over` would collect
+        // thread already exiting), the next owner's `hand_over` would collect
         // what this one left.
         record.add_exit_hook(ExitHook {
             data: self.address(),
@@ -163,7 +163,7 @@ mod table {
     use super::{Slot, SlotState};
     use crate::thread::exit::{self, Registration};
     use crate::thread::id;
-    use crate::thread::share::ThreadShare;
+    use crate::thread::share::{Part, ThreadShare};
     use crate::thread::table::Table;
 
     /// A table of [`Slot`]s, one per thread index, each owned by at most one
@@ -202,12 +202,12 @@ mod table {
         }
 
         /// The calling thread's slot, claimed if need be (see
-        /// [`Slot::claim`] for `take_over`), with what the claim took out;
+        /// [`Slot::claim`] for `hand_over`), with what the claim took out;
         /// `None` if the thread is exiting and so may not have a slot.
         #[cold]
         pub(crate) fn claim(
             &self,
-            take_over: impl FnOnce(&S, bool) -> S::Leftover,
+            hand_over: impl FnOnce(&S, bool) -> S::Leftover,
         ) -> (Option<&Slot<S>>, S::Leftover) {
             match exit::register() {
                 Registration::Live(thread, record) => {
@@ -215,7 +215,7 @@ mod table {
                     let leftover = if slot.is_owned_by(thread.key) {
                         S::Leftover::default()
                     } else {
-                        slot.claim(thread.key, record, take_over)
+                        slot.claim(thread.key, record, hand_over)
                     };
                     (Some(&**slot), leftover)
                 }
@@ -223,32 +223,34 @@ mod table {
             }
         }
 
-        /// Each owner's share, from `split(state) = (earlier owners' part,
-        /// current owner's part)`, plus one share that belongs to no thread:
-        /// `unattributed`, the earlier owners' parts, and the parts of slots
-        /// with no owner, added with `plus`. That last share is left out when
-        /// it is `V::default()`.
-        pub(crate) fn shares<V: Copy + Default + PartialEq>(
+        /// The per-thread report of a block: one share per slot owner, from
+        /// `split(state) = (earlier owners' part, current owner's part)`,
+        /// and one share that belongs to no thread, made of `unattributed`,
+        /// the earlier owners' parts, the parts of slots with no owner, and
+        /// then whatever `last` adds (read after every slot). That last
+        /// share is left out when it is nothing.
+        pub(crate) fn shares<V: Part>(
             &self,
             unattributed: V,
-            plus: impl Fn(V, V) -> V,
             split: impl Fn(&S) -> (V, V),
+            last: impl FnOnce(&mut V),
         ) -> Vec<ThreadShare<V>> {
             let mut shares = Vec::new();
             let mut unattributed = unattributed;
             for slot in self.slots() {
                 slot.with_owner(|state, owner| {
                     let (earlier, current) = split(state);
-                    unattributed = plus(unattributed, earlier);
+                    unattributed.merge(earlier);
                     match owner {
                         Some(owner) => {
                             shares.push(ThreadShare::new(Some(Arc::clone(owner)), current));
                         }
-                        None => unattributed = plus(unattributed, current),
+                        None => unattributed.merge(current),
                     }
                 });
             }
-            if unattributed != V::default() {
+            last(&mut unattributed);
+            if !unattributed.is_nothing() {
                 shares.push(ThreadShare::new(None, unattributed));
             }
             shares
@@ -315,7 +317,7 @@ mod loom_tests {
     /// that owner exits. Nothing is taken twice, nothing is lost, and no hook
     /// runs on a freed slot.
     #[test]
-    fn claim_exit_take_over_and_drop() {
+    fn claim_exit_hand_over_and_drop() {
         check(|| {
             let slot: Arc<Slot<Kept>> = Arc::new(Slot::default());
             let first = {

@@ -73,14 +73,33 @@ impl<V> ThreadShare<V> {
     pub fn into_value(self) -> V {
         self.value
     }
+
+    /// The same thread's share, as `f` makes it of this one.
+    pub(crate) fn map<W>(self, f: impl FnOnce(V) -> W) -> ThreadShare<W> {
+        ThreadShare {
+            owner: self.owner,
+            value: f(self.value),
+        }
+    }
 }
 
-impl ThreadShare<u64> {
-    /// How much the thread added to a [`Counter`](crate::Counter); renamed
-    /// [`value`](ThreadShare::value).
-    #[deprecated(since = "0.2.0", note = "use `*share.value()`")]
-    pub fn count(&self) -> u64 {
-        self.value
+/// What a per-thread report is made of: each owner's part of a slot, and
+/// the parts that belong to no thread, merged into one share.
+pub(crate) trait Part {
+    /// Adds `other` in.
+    fn merge(&mut self, other: Self);
+    /// Whether it holds nothing (an unattributed share that is nothing is
+    /// left out of a report).
+    fn is_nothing(&self) -> bool;
+}
+
+impl Part for u64 {
+    fn merge(&mut self, other: u64) {
+        *self = self.wrapping_add(other);
+    }
+
+    fn is_nothing(&self) -> bool {
+        *self == 0
     }
 }
 

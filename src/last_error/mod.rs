@@ -74,15 +74,17 @@
 //!   own on its next use of any `LastError`, or when it exits. Memory stays
 //!   bounded by the live `LastError`s times the threads using them.
 
-use std::any::Any;
-use std::cell::{Cell, RefCell};
-use std::fmt::{self, Write as _};
+mod message;
+mod slots;
+
+pub use message::Message;
+
+use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
-use crate::thread::exit::{self, ExitOwned};
 use crate::thread::instance::InstanceId;
+use slots::{Alive, Slot};
 
 /// An error slot per thread, declared as a `static`.
 ///
@@ -250,34 +252,13 @@ impl<E: 'static> LastError<E> {
     where
         E: fmt::Display,
     {
-        self.with(|error| {
-            let mut out = CString {
-                buf,
-                len: 0,
-                needed: 0,
-                truncated: false,
-            };
-            let message = match error {
-                None => Message::NoError,
-                Some(error) => {
-                    // `CString` itself never fails; an `Err` here comes from
-                    // `E`'s `Display`, and whatever it wrote so far stands.
-                    let _ = write!(out, "{error}");
-                    if out.truncated || out.buf.is_empty() {
-                        Message::Truncated {
-                            len: out.len,
-                            needed: out.needed + 1,
-                        }
-                    } else {
-                        Message::Complete { len: out.len }
-                    }
-                }
-            };
-            if let Some(nul) = out.buf.get_mut(out.len) {
-                *nul = 0;
-            }
-            message
-        })
+        self.with(|error| message::write(buf, error.map(|error| error as &dyn fmt::Display)))
+    }
+
+    /// Runs `f` on this thread's slot, creating it if need be. `None` if the
+    /// thread's slots are gone or borrowed.
+    fn access<R>(&self, f: impl FnOnce(&mut Slot<E>) -> R) -> Option<R> {
+        slots::access(self.id.get(), &self.alive, f)
     }
 
     /// Puts `error` in the slot; returns what was there (or, if the slot is
@@ -293,50 +274,6 @@ impl<E: 'static> LastError<E> {
             None => error,
         }
     }
-
-    /// Runs `f` on this thread's slot, creating it if need be. `None` if the
-    /// thread's slots are gone or borrowed (never, as nothing here calls user
-    /// code while borrowing them).
-    fn access<R>(&self, f: impl FnOnce(&mut Slot<E>) -> R) -> Option<R> {
-        let id = self.id.get();
-        SLOTS
-            .try_with(|slots| {
-                drop_dead_slots(slots);
-                let mut slots = slots.try_borrow_mut().ok()?;
-                let at = match slots.iter().position(|slot| slot.id == id) {
-                    Some(at) => at,
-                    None => {
-                        if !WATCHED.replace(true) {
-                            // The thread's first slot: see `close_thread_local`.
-                            exit::watch_exit(close_thread_local);
-                        }
-                        let alive = self
-                            .alive
-                            .get_or_init(|| Arc::new(Alive(AtomicBool::new(true))));
-                        slots.push(Erased {
-                            id,
-                            alive: Arc::clone(alive),
-                            slot: Box::new(Slot::<E> {
-                                error: None,
-                                version: 0,
-                            }),
-                        });
-                        slots.len() - 1
-                    }
-                };
-                let slot = slots[at].slot.downcast_mut::<Slot<E>>()?;
-                Some(f(slot))
-            })
-            .ok()
-            .flatten()
-    }
-}
-
-/// Drops the calling thread's slots (their errors) and closes them: for the
-/// thread's exit (see `thread::exit`). From here on `set` drops its error
-/// and the slots read as empty, as after a thread-local destructor.
-fn close_thread_local() {
-    let _ = SLOTS.try_with(exit::close);
 }
 
 impl<E: 'static> Default for LastError<E> {
@@ -351,111 +288,11 @@ impl<E> fmt::Debug for LastError<E> {
     }
 }
 
-/// How [`LastError::message`] filled the caller's buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Message {
-    /// No error is set; the buffer holds an empty string (if it has room for
-    /// the NUL).
-    NoError,
-    /// The whole message fit: `len` bytes, then the NUL.
-    Complete {
-        /// The message's length in bytes, without the NUL (`strlen`).
-        len: usize,
-    },
-    /// The buffer was too small: its first `len` bytes hold the start of the
-    /// message, then the NUL.
-    Truncated {
-        /// The bytes written, without the NUL.
-        len: usize,
-        /// The buffer size that would hold the whole message and its NUL.
-        needed: usize,
-    },
-}
-
-/// One error slot of one thread, for one `LastError<E>`.
-struct Slot<E> {
-    error: Option<E>,
-    /// Bumped by every `set`, `clear` and successful `take`, so that a loan
-    /// knows whether the slot changed while the error was out.
-    version: u64,
-}
-
-/// A slot with its type erased, tagged with its `LastError`'s id.
-struct Erased {
-    id: u64,
-    alive: Arc<Alive>,
-    slot: Box<dyn Any>,
-}
-
-/// Whether a `LastError` still exists; cleared by its `Drop`.
-struct Alive(AtomicBool);
-
-/// Counts dropped `LastError`s that had slots: when it moves, each thread
-/// drops its slots of dead instances on its next use of any `LastError`.
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's slots: one per `LastError` it has used and that was not
-    /// dropped before its last look at `DROPPED` (few, so a linear search).
-    /// No destructor on Linux: the thread's exit drops them.
-    static SLOTS: RefCell<ExitOwned<Vec<Erased>>> = const { RefCell::new(ExitOwned::new(Vec::new())) };
-    /// `DROPPED` when this thread last dropped its dead slots: outside the
-    /// `RefCell`, so that the common case (nothing dropped) is a load and a
-    /// compare, with no borrow. Nothing to drop.
-    static SEEN: Cell<u64> = const { Cell::new(0) };
-    /// Whether the thread's exit knows to drop `SLOTS` (Linux). Nothing to
-    /// drop.
-    static WATCHED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Drops the calling thread's slots of dropped `LastError`s, if any was
-/// dropped since the thread last looked. The errors are dropped after the
-/// borrow ends: their `Drop` is user code and may use a `LastError`.
-fn drop_dead_slots(slots: &RefCell<ExitOwned<Vec<Erased>>>) {
-    // Acquire: pairs with the Release increment in `LastError::drop`, so a
-    // thread that sees the new count sees the cleared `Alive` flag.
-    let dropped = DROPPED.load(Ordering::Acquire);
-    if SEEN.get() == dropped {
-        return;
-    }
-    let dead: Vec<Erased> = {
-        let Ok(mut slots) = slots.try_borrow_mut() else {
-            return;
-        };
-        SEEN.set(dropped);
-        let mut dead = Vec::new();
-        let mut at = 0;
-        while at < slots.len() {
-            if slots[at].alive.0.load(Ordering::Relaxed) {
-                at += 1;
-            } else {
-                dead.push(slots.swap_remove(at));
-            }
-        }
-        dead
-    };
-    crate::unwind::for_each(dead.into_iter(), drop);
-}
-
 impl<E> Drop for LastError<E> {
     /// Drops the calling thread's error now, and every other thread's on
     /// that thread's next use of any `LastError`, or when it exits.
     fn drop(&mut self) {
-        let Some(alive) = self.alive.get() else {
-            return; // no thread ever had a slot
-        };
-        alive.0.store(false, Ordering::Relaxed);
-        DROPPED.fetch_add(1, Ordering::Release);
-        let id = self.id.peek();
-        let mine = SLOTS
-            .try_with(|slots| {
-                let mut slots = slots.try_borrow_mut().ok()?;
-                let at = slots.iter().position(|slot| slot.id == id)?;
-                Some(slots.swap_remove(at))
-            })
-            .ok()
-            .flatten();
-        drop(mine); // user code, with no borrow held
+        slots::drop_instance(self.id.peek(), self.alive.get());
     }
 }
 
@@ -475,33 +312,5 @@ impl<E: 'static> Drop for Loan<'_, E> {
             }
         });
         drop(error); // superseded (or the slot is gone): user code, no borrow
-    }
-}
-
-/// A byte buffer that takes a C string: at most `buf.len() - 1` bytes of
-/// text, cut at a character boundary, leaving room for the NUL.
-struct CString<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-    /// The length of the whole message.
-    needed: usize,
-    truncated: bool,
-}
-
-impl fmt::Write for CString<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.needed += s.len();
-        if self.truncated {
-            return Ok(());
-        }
-        let room = self.buf.len().saturating_sub(1) - self.len;
-        let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
-        self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
-        self.len += take;
-        self.truncated = take < s.len();
-        Ok(())
     }
 }
