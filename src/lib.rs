@@ -73,6 +73,21 @@
 //!   only [`PerThread`] keeps a value for every thread, by design, until the
 //!   owner clears it.
 //!
+//! # Names
+//!
+//! The same idea has the same name in every block:
+//!
+//! - **`per_thread()`** is a block's per-thread report, a list of
+//!   [`ThreadShare`]s (the thread's id, name, whether it has exited, and its
+//!   share): [`Counter::per_thread`], [`Histogram::per_thread`],
+//!   [`LocalCache::per_thread`], [`PerThread::per_thread`].
+//! - **`max_*`** is a limit per thread, in its unit
+//!   ([`ScratchPool::max_buffers`], [`Arena::max_arenas`],
+//!   [`LocalCache::max_entries`]); **`max_bytes`** caps what one kept
+//!   buffer or arena may hold.
+//! - **`retained_count`**, **`retained_bytes`** and **`release`** read and
+//!   drop what a block keeps for the calling thread between uses.
+//!
 //! # Thread exit
 //!
 //! What the crate keeps for a thread is torn down when the thread exits:
