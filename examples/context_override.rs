@@ -19,11 +19,18 @@ struct Config {
 
 static CONFIG: Context<Config> = Context::new();
 
+/// What the library uses if the program never configured it.
+const DEFAULT: Config = Config {
+    name: "default",
+    retries: 1,
+    compress: false,
+};
+
 /// Library code: reads the configuration on every call, with a default if
 /// none was ever set.
 fn send(payload: &str) -> String {
     CONFIG.with(|config| {
-        let config = config.expect("configured in main");
+        let config = config.unwrap_or(&DEFAULT);
         let body = if config.compress {
             format!("zip({payload})")
         } else {
@@ -34,6 +41,8 @@ fn send(payload: &str) -> String {
 }
 
 fn main() {
+    println!("not configured: {}", send("hello"));
+    assert!(send("hello").starts_with("[default]"));
     CONFIG
         .set_global(Config {
             name: "production",

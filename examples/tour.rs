@@ -5,8 +5,12 @@
 //! cargo run --release --example tour
 //! ```
 //!
-//! Timings are single runs on whatever machine this is: indicative, not a
-//! benchmark (see `benches/` and the README for those).
+//! Each comparison runs threadkit's way and the usual way in alternating
+//! rounds on this machine and keeps the fastest round of each; the verdict
+//! printed after it ("faster", "about the same", "slower here") is computed
+//! from those two numbers, so it holds for this machine and this run only.
+//! `benches/` has the careful measurements (loops and call sites, t=1 and
+//! t=2), `benches/README.md` their figures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -25,7 +29,11 @@ fn main() {
     let threads = thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(8);
-    println!("threadkit tour ({threads} threads)\n");
+    println!("threadkit tour: {threads} threads on {}", cpu_model());
+    println!(
+        "Timings: ns per operation on each thread, the fastest of {ROUNDS} alternating rounds;\n\
+         each verdict compares threadkit with the usual way on this machine.\n"
+    );
     registry(threads);
     counter(threads);
     declared_counter(threads);
@@ -54,30 +62,118 @@ fn per_op(d: Duration, ops: u64) -> f64 {
     d.as_nanos() as f64 / ops as f64
 }
 
+/// How many rounds each comparison runs.
+const ROUNDS: usize = 7;
+
+/// This machine's CPU, as `/proc/cpuinfo` names it.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|name| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unnamed CPU".to_string())
+}
+
+/// threadkit's way and the usual way, timed: ns per operation, the fastest
+/// of `ROUNDS` rounds each, the two taking turns to go first.
+struct Compared {
+    ours: f64,
+    theirs: f64,
+}
+
+/// Runs `ours` (`ours_ops` operations per thread) and `theirs`
+/// (`theirs_ops`) on `threads` threads, in alternating rounds.
+fn compare(
+    threads: usize,
+    ours_ops: u64,
+    ours: impl Fn(usize) + Sync,
+    theirs_ops: u64,
+    theirs: impl Fn(usize) + Sync,
+) -> Compared {
+    let mut best = Compared {
+        ours: f64::MAX,
+        theirs: f64::MAX,
+    };
+    for round in 0..ROUNDS {
+        let time_ours = || per_op(timed(threads, &ours), ours_ops);
+        let time_theirs = || per_op(timed(threads, &theirs), theirs_ops);
+        let (a, b) = if round % 2 == 0 {
+            let a = time_ours();
+            (a, time_theirs())
+        } else {
+            let b = time_theirs();
+            (time_ours(), b)
+        };
+        best.ours = best.ours.min(a);
+        best.theirs = best.theirs.min(b);
+    }
+    best
+}
+
+impl Compared {
+    /// Prints both timings and what they say; `gives` is what threadkit
+    /// offers for its cost, printed unless it is clearly faster.
+    fn report(&self, ours: &str, theirs: &str, unit: &str, gives: &str) {
+        println!(
+            "  {ours}: {:.2} ns/{unit}; {theirs}: {:.2} ns/{unit}",
+            self.ours, self.theirs
+        );
+        let ratio = self.theirs / self.ours;
+        let verdict = if (self.ours - self.theirs).abs() < 0.3 {
+            "about the same here (within 0.3 ns, about a cycle)".to_string()
+        } else if ratio >= 1.1 {
+            format!("threadkit is {ratio:.1}x faster here")
+        } else if ratio > 1.0 / 1.1 {
+            format!("about the same here ({:.2}x)", 1.0 / ratio)
+        } else {
+            format!("threadkit is slower here: {:.2}x the time", 1.0 / ratio)
+        };
+        println!("  -> {verdict}");
+        if ratio < 1.1 && !gives.is_empty() {
+            println!("     what it gives for that: {gives}");
+        }
+    }
+}
+
 fn registry(threads: usize) {
     println!("== registry::PerThread<T> — a value per thread, iterable by the owner ==");
     println!("Each worker keeps its own latency log without sharing a lock; the owner");
     println!("merges them afterwards and can tell which thread recorded what.\n");
 
-    let per_thread = 2_000_000u64;
+    let per_thread = 500_000u64;
     let logs: PerThread<Mutex<Vec<u32>>> = PerThread::new();
-    let with_registry = timed(threads, |t| {
-        for i in 0..per_thread {
-            logs.get_or_default()
-                .lock()
-                .unwrap()
-                .push((i as u32) ^ t as u32);
-        }
-    });
-
     let shared: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-    let with_shared_mutex = timed(threads, |t| {
-        for i in 0..per_thread {
-            shared.lock().unwrap().push((i as u32) ^ t as u32);
-        }
-    });
+    let compared = compare(
+        threads,
+        per_thread,
+        |t| {
+            for i in 0..per_thread {
+                logs.get_or_default()
+                    .lock()
+                    .unwrap()
+                    .push((i as u32) ^ t as u32);
+            }
+        },
+        per_thread,
+        |t| {
+            for i in 0..per_thread {
+                shared.lock().unwrap().push((i as u32) ^ t as u32);
+            }
+        },
+    );
 
-    for entry in logs.per_thread() {
+    let shares: Vec<_> = logs.per_thread().collect();
+    println!(
+        "  {} logs, one per thread that recorded ({} rounds of {threads} threads), all kept after their",
+        shares.len(),
+        ROUNDS
+    );
+    println!("  threads exited; the first two:");
+    for entry in shares.iter().take(2) {
         println!(
             "  {:?} recorded {} samples (exited: {})",
             entry.thread_id(),
@@ -86,15 +182,15 @@ fn registry(threads: usize) {
         );
     }
     let total: usize = logs.iter().map(|l| l.lock().unwrap().len()).sum();
-    assert_eq!(total as u64, per_thread * threads as u64);
+    assert_eq!(total as u64, per_thread * threads as u64 * ROUNDS as u64);
     assert_eq!(shared.lock().unwrap().len(), total);
-    let ops = per_thread * threads as u64;
-    println!(
-        "  per-thread logs: {:.1} ns/record; one shared Mutex<Vec>: {:.1} ns/record ({:.1}x)\n",
-        per_op(with_registry, ops),
-        per_op(with_shared_mutex, ops),
-        with_shared_mutex.as_secs_f64() / with_registry.as_secs_f64()
+    compared.report(
+        "per-thread logs",
+        "one shared Mutex<Vec>",
+        "record",
+        "each thread's log apart, attributed to its thread",
     );
+    println!();
 }
 
 fn counter(threads: usize) {
@@ -104,20 +200,25 @@ fn counter(threads: usize) {
 
     static REQUESTS: Counter = Counter::new();
     static NAIVE: AtomicU64 = AtomicU64::new(0);
-    let per_thread = 20_000_000u64;
+    let per_thread = 5_000_000u64;
 
-    let with_counter = timed(threads, |_| {
-        for _ in 0..per_thread {
-            REQUESTS.inc();
-        }
-    });
-    let with_atomic = timed(threads, |_| {
-        for _ in 0..per_thread {
-            NAIVE.fetch_add(1, Ordering::Relaxed);
-        }
-    });
+    let compared = compare(
+        threads,
+        per_thread,
+        |_| {
+            for _ in 0..per_thread {
+                REQUESTS.inc();
+            }
+        },
+        per_thread,
+        |_| {
+            for _ in 0..per_thread {
+                NAIVE.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+    );
 
-    let expected = per_thread * threads as u64;
+    let expected = per_thread * threads as u64 * ROUNDS as u64;
     assert_eq!(REQUESTS.sum(), expected);
     assert_eq!(NAIVE.load(Ordering::Relaxed), expected);
     println!(
@@ -125,15 +226,24 @@ fn counter(threads: usize) {
         REQUESTS.sum(),
         REQUESTS.approx()
     );
+    // Each round's threads took over the slots of the round before: what
+    // those exited threads added is one share that belongs to no thread.
     for share in REQUESTS.per_thread() {
-        println!("  {:?}: {}", share.thread_id(), share.value());
+        match share.thread_id() {
+            Some(id) => println!("  per_thread(): {id:?} added {}", share.value()),
+            None => println!(
+                "  per_thread(): exited threads whose slots were reused added {}",
+                share.value()
+            ),
+        }
     }
-    println!(
-        "  Counter::inc: {:.2} ns/op; shared AtomicU64::fetch_add: {:.2} ns/op ({:.1}x)\n",
-        per_op(with_counter, per_thread),
-        per_op(with_atomic, per_thread),
-        with_atomic.as_secs_f64() / with_counter.as_secs_f64()
+    compared.report(
+        "Counter::inc",
+        "shared AtomicU64::fetch_add",
+        "add",
+        "per-thread shares and an exact sum()",
     );
+    println!();
 
     println!("Short-lived threads lose nothing: 1000 threads add 1 and exit.");
     let jobs = std::sync::Arc::new(Counter::with_batch(1_000));
@@ -156,7 +266,7 @@ fn declared_counter(threads: usize) {
     println!("== counter! — a static counter with a thread-local of its own ==");
     println!("The pattern it replaces: a thread_local! Cell flushed to a shared atomic");
     println!("every 1000 adds (fast, but a thread that exits between flushes loses its");
-    println!("count, and nobody can read an exact total). counter! costs about the same.\n");
+    println!("count, and nobody can read an exact total).\n");
 
     threadkit::counter! {
         /// Requests served.
@@ -166,34 +276,40 @@ fn declared_counter(threads: usize) {
         static PENDING: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
     static FLUSHED: AtomicU64 = AtomicU64::new(0);
-    let per_thread = 20_000_000u64;
+    let per_thread = 5_000_000u64;
 
-    let with_declared = timed(threads, |_| {
-        for _ in 0..per_thread {
-            SERVED.add(std::hint::black_box(1));
-        }
-    });
-    let by_hand = timed(threads, |_| {
-        for _ in 0..per_thread {
-            PENDING.with(|pending| {
-                let value = pending.get() + std::hint::black_box(1);
-                if value >= 1_000 {
-                    FLUSHED.fetch_add(value, Ordering::Relaxed);
-                    pending.set(0);
-                } else {
-                    pending.set(value);
-                }
-            });
-        }
-    });
-    assert_eq!(SERVED.sum(), per_thread * threads as u64);
-    println!(
-        "  counter!: {:.2} ns/add, sum() = {} (exact); by hand: {:.2} ns/add ({:.2}x)\n",
-        per_op(with_declared, per_thread),
-        SERVED.sum(),
-        per_op(by_hand, per_thread),
-        with_declared.as_secs_f64() / by_hand.as_secs_f64()
+    let compared = compare(
+        threads,
+        per_thread,
+        |_| {
+            for _ in 0..per_thread {
+                SERVED.add(std::hint::black_box(1));
+            }
+        },
+        per_thread,
+        |_| {
+            for _ in 0..per_thread {
+                PENDING.with(|pending| {
+                    let value = pending.get() + std::hint::black_box(1);
+                    if value >= 1_000 {
+                        FLUSHED.fetch_add(value, Ordering::Relaxed);
+                        pending.set(0);
+                    } else {
+                        pending.set(value);
+                    }
+                });
+            }
+        },
     );
+    assert_eq!(SERVED.sum(), per_thread * threads as u64 * ROUNDS as u64);
+    println!("  sum() = {} (exact)", SERVED.sum());
+    compared.report(
+        "counter!",
+        "thread_local! Cell + flush by hand",
+        "add",
+        "an exact sum() and no count lost when a thread exits",
+    );
+    println!();
 }
 
 fn histogram(threads: usize) {
@@ -203,22 +319,30 @@ fn histogram(threads: usize) {
 
     static LATENCY_NS: Histogram = Histogram::new();
     let shared = Mutex::new(Vec::new());
-    let per_thread = 2_000_000u64;
+    let per_thread = 1_000_000u64;
     // Latency-like values: 1 µs to ~1 ms, from a cheap generator.
     let value = |t: usize, i: u64| 1_000 + ((i.wrapping_mul(0x9e37_79b9) ^ t as u64) % 1_000_000);
 
-    let with_histogram = timed(threads, |t| {
-        for i in 0..per_thread {
-            LATENCY_NS.record(value(t, i));
-        }
-    });
-    let with_mutex = timed(threads, |t| {
-        for i in 0..per_thread / 10 {
-            shared.lock().unwrap().push(value(t, i));
-        }
-    });
+    let compared = compare(
+        threads,
+        per_thread,
+        |t| {
+            for i in 0..per_thread {
+                LATENCY_NS.record(value(t, i));
+            }
+        },
+        per_thread / 10,
+        |t| {
+            for i in 0..per_thread / 10 {
+                shared.lock().unwrap().push(value(t, i));
+            }
+        },
+    );
     let snapshot = LATENCY_NS.snapshot();
-    assert_eq!(snapshot.count(), per_thread * threads as u64);
+    assert_eq!(
+        snapshot.count(),
+        per_thread * threads as u64 * ROUNDS as u64
+    );
     println!(
         "  count {}, p50 {} ns, p99 {} ns, max {} ns",
         snapshot.count(),
@@ -226,11 +350,13 @@ fn histogram(threads: usize) {
         snapshot.quantile(0.99).unwrap(),
         snapshot.max().unwrap()
     );
-    println!(
-        "  Histogram::record: {:.2} ns/op; pushing into one Mutex<Vec<u64>>: {:.2} ns/op\n",
-        per_op(with_histogram, per_thread),
-        per_op(with_mutex, per_thread / 10),
+    compared.report(
+        "Histogram::record",
+        "pushing into one Mutex<Vec<u64>>",
+        "record",
+        "bounded memory and quantiles without sorting",
     );
+    println!();
 }
 
 fn scratch(threads: usize) {
@@ -238,32 +364,37 @@ fn scratch(threads: usize) {
     println!("Formatting a log line per event: a fresh String per event, against the");
     println!("thread's scratch string (empty on entry, capacity kept).\n");
 
-    let per_thread = 2_000_000u64;
+    let per_thread = 500_000u64;
     let line = |s: &mut String, t: usize, i: u64| {
         use std::fmt::Write;
         write!(s, "worker={t} event={i} status=ok latency_us={}", i % 977).unwrap();
         s.len()
     };
-    let fresh = timed(threads, |t| {
-        let mut bytes = 0;
-        for i in 0..per_thread {
-            let mut s = String::new();
-            bytes += line(&mut s, t, i);
-        }
-        std::hint::black_box(bytes);
-    });
-    let reused = timed(threads, |t| {
-        let mut bytes = 0;
-        for i in 0..per_thread {
-            bytes += scratch::with_string(|s| line(s, t, i));
-        }
-        std::hint::black_box(bytes);
-    });
-    println!(
-        "  fresh String: {:.1} ns/line; scratch::with_string: {:.1} ns/line ({:.1}x)",
-        per_op(fresh, per_thread),
-        per_op(reused, per_thread),
-        fresh.as_secs_f64() / reused.as_secs_f64()
+    let compared = compare(
+        threads,
+        per_thread,
+        |t| {
+            let mut bytes = 0;
+            for i in 0..per_thread {
+                bytes += scratch::with_string(|s| line(s, t, i));
+            }
+            std::hint::black_box(bytes);
+        },
+        per_thread,
+        |t| {
+            let mut bytes = 0;
+            for i in 0..per_thread {
+                let mut s = String::new();
+                bytes += line(&mut s, t, i);
+            }
+            std::hint::black_box(bytes);
+        },
+    );
+    compared.report(
+        "scratch::with_string",
+        "a fresh String",
+        "line",
+        "a buffer with its capacity kept, capped, reentrant",
     );
 
     let depth = scratch::with_bytes(|outer| {
@@ -297,42 +428,47 @@ fn arena(threads: usize) {
         value: u64,
         next: Option<Box<BoxNode>>,
     }
-    let requests = 500_000u64;
-    let boxed = timed(threads, |_| {
-        for r in 0..requests {
-            let mut list: Option<Box<BoxNode>> = None;
-            for value in 0..64 {
-                list = Some(Box::new(BoxNode {
-                    value: value ^ r,
-                    next: list,
-                }));
+    let requests = 100_000u64;
+    let compared = compare(
+        threads,
+        requests,
+        |_| {
+            for r in 0..requests {
+                arena::with(|bump| {
+                    let mut list: Option<&Node<'_>> = None;
+                    for value in 0..64 {
+                        list = Some(bump.alloc(Node {
+                            value: value ^ r,
+                            next: list,
+                        }));
+                    }
+                    std::hint::black_box(list);
+                });
             }
-            std::hint::black_box(&list);
-            // Drop iteratively, as a long list must be.
-            while let Some(node) = list {
-                list = node.next;
-            }
-        }
-    });
-    let scoped = timed(threads, |_| {
-        for r in 0..requests {
-            arena::with(|bump| {
-                let mut list: Option<&Node<'_>> = None;
+        },
+        requests,
+        |_| {
+            for r in 0..requests {
+                let mut list: Option<Box<BoxNode>> = None;
                 for value in 0..64 {
-                    list = Some(bump.alloc(Node {
+                    list = Some(Box::new(BoxNode {
                         value: value ^ r,
                         next: list,
                     }));
                 }
-                std::hint::black_box(list);
-            });
-        }
-    });
-    println!(
-        "  Box: {:.1} ns/request; arena::with: {:.1} ns/request ({:.1}x)",
-        per_op(boxed, requests),
-        per_op(scoped, requests),
-        boxed.as_secs_f64() / scoped.as_secs_f64()
+                std::hint::black_box(&list);
+                // Drop iteratively, as a long list must be.
+                while let Some(node) = list {
+                    list = node.next;
+                }
+            }
+        },
+    );
+    compared.report(
+        "arena::with",
+        "a Box per node",
+        "request",
+        "one release for the whole scope",
     );
     let kept = arena::with(|outer| {
         let kept = outer.alloc(42u64);
@@ -354,23 +490,28 @@ fn random(threads: usize) {
     println!("xoshiro256++ per thread, seeded once per process from the OS. Dice rolls");
     println!("from every thread: per-thread generator against one Mutex<Rng>.\n");
 
-    let rolls = 10_000_000u64;
-    let local = timed(threads, |_| {
-        let total: u64 = (0..rolls).map(|_| u64::from(rng::range(1..=6u8))).sum();
-        std::hint::black_box(total);
-    });
+    let rolls = 2_000_000u64;
     let shared = Mutex::new(Rng::from_entropy());
-    let locked = timed(threads, |_| {
-        let total: u64 = (0..rolls / 10)
-            .map(|_| u64::from(shared.lock().unwrap().range(1..=6u8)))
-            .sum();
-        std::hint::black_box(total);
-    });
-    println!(
-        "  rng::range: {:.2} ns/roll; Mutex<Rng>: {:.2} ns/roll ({:.1}x)",
-        per_op(local, rolls),
-        per_op(locked, rolls / 10),
-        per_op(locked, rolls / 10) / per_op(local, rolls)
+    let compared = compare(
+        threads,
+        rolls,
+        |_| {
+            let total: u64 = (0..rolls).map(|_| u64::from(rng::range(1..=6u8))).sum();
+            std::hint::black_box(total);
+        },
+        rolls / 10,
+        |_| {
+            let total: u64 = (0..rolls / 10)
+                .map(|_| u64::from(shared.lock().unwrap().range(1..=6u8)))
+                .sum();
+            std::hint::black_box(total);
+        },
+    );
+    compared.report(
+        "rng::range",
+        "one Mutex<Rng>",
+        "roll",
+        "a stream per thread, no lock",
     );
 
     let firsts: Vec<u64> = (0..4)
@@ -392,12 +533,12 @@ fn random(threads: usize) {
 fn context(threads: usize) {
     println!("== context — a global default with scoped per-thread overrides ==");
     println!("Set once for the process, overridden on one thread for one closure (a");
-    println!("test forcing a code path). While no thread overrides it, reading it costs");
-    println!("one atomic load: no thread-local lookup.\n");
+    println!("test forcing a code path). While no thread overrides it, reading it is an");
+    println!("atomic load and no thread-local lookup.\n");
 
     static LEVEL: Context<u8> = Context::new();
     LEVEL.set_global(2).unwrap();
-    let reads = 50_000_000u64;
+    let reads = 20_000_000u64;
     let fast = timed(threads, |_| {
         let sum: u64 = (0..reads)
             .map(|_| LEVEL.with(|l| u64::from(*l.unwrap())))
@@ -431,7 +572,7 @@ fn context(threads: usize) {
         per_op(fast, reads)
     );
     println!(
-        "  overrides it: {:.2} ns/read (and the readers still see the global)",
+        "  overrides it: {:.2} ns/read (and the readers still see the global; one run each)",
         per_op(slow, reads)
     );
     let seen = LEVEL.scope(5, || {
@@ -459,34 +600,39 @@ fn cache(threads: usize) {
     println!("Hot keys answered from the calling thread's copy, no lock; LRU-bounded;");
     println!("invalidation reaches every thread. Against one shared Mutex<HashMap>.\n");
 
-    let lookups = 2_000_000u64;
+    let lookups = 500_000u64;
     let keys = 64u64;
     let local: LocalCache<u64, u64> = LocalCache::new(keys as usize);
-    let with_cache = timed(threads, |t| {
-        let sum: u64 = (0..lookups)
-            .map(|i| local.get_or_insert_with((i + t as u64) % keys, || i * 3))
-            .sum();
-        std::hint::black_box(sum);
-    });
     let shared = Mutex::new(HashMap::new());
-    let with_mutex = timed(threads, |t| {
-        let sum: u64 = (0..lookups)
-            .map(|i| {
-                *shared
-                    .lock()
-                    .unwrap()
-                    .entry((i + t as u64) % keys)
-                    .or_insert(i * 3)
-            })
-            .sum();
-        std::hint::black_box(sum);
-    });
+    let compared = compare(
+        threads,
+        lookups,
+        |t| {
+            let sum: u64 = (0..lookups)
+                .map(|i| local.get_or_insert_with((i + t as u64) % keys, || i * 3))
+                .sum();
+            std::hint::black_box(sum);
+        },
+        lookups,
+        |t| {
+            let sum: u64 = (0..lookups)
+                .map(|i| {
+                    *shared
+                        .lock()
+                        .unwrap()
+                        .entry((i + t as u64) % keys)
+                        .or_insert(i * 3)
+                })
+                .sum();
+            std::hint::black_box(sum);
+        },
+    );
     let stats = local.stats();
-    println!(
-        "  LocalCache hit: {:.1} ns/lookup; Mutex<HashMap>: {:.1} ns/lookup ({:.1}x)",
-        per_op(with_cache, lookups),
-        per_op(with_mutex, lookups),
-        per_op(with_mutex, lookups) / per_op(with_cache, lookups)
+    compared.report(
+        "LocalCache hit",
+        "one Mutex<HashMap>",
+        "lookup",
+        "no lock (a hit never waits for another thread), LRU bound, invalidation",
     );
     println!(
         "  stats over {} threads: {} hits, {} misses (hit rate {:.4})",
