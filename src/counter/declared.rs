@@ -15,8 +15,9 @@ use crate::thread::share::ThreadShare;
 
 /// Declares counters, each in a `static` with a thread-local of its own:
 /// the fastest way to count, at about the cost of a hand-written
-/// `thread_local!` cell (see the benchmarks), with every guarantee of
-/// [`Counter`].
+/// `thread_local!` cell at a call site (see the [module
+/// documentation](mod@crate::counter#static-counters)), with every guarantee
+/// of [`Counter`].
 ///
 /// The syntax follows `thread_local!`: attributes (doc comments included)
 /// and visibility per declaration, any number of declarations. A batch
