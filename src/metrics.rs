@@ -19,7 +19,13 @@
 //!   [`Scaled::seconds_as_nanos`] records in nanoseconds, at the
 //!   histogram's precision.
 //!
+//! - A [`counter!`](crate::counter!) static backs a `metrics::Counter`
+//!   through [`StaticCounter::metrics_counter`], for code that takes the
+//!   facade's handle.
+//!
 //! `examples/metrics_recorder.rs` installs a recorder built on these.
+
+use std::sync::Arc;
 
 use metrics::{CounterFn, HistogramFn};
 
@@ -50,6 +56,46 @@ macro_rules! counter_fn {
 counter_fn! {
     impl for Counter;
     impl<K: Key> for StaticCounter<K>;
+}
+
+impl<K: Key + Sync> StaticCounter<K> {
+    /// With the `metrics` feature: this counter as a [`metrics::Counter`],
+    /// for code that takes the facade's handle. An `increment` through the
+    /// handle is an [`add`](StaticCounter::add) on this static, with its
+    /// thread-local fast path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// threadkit::counter! {
+    ///     static REQUESTS;
+    /// }
+    ///
+    /// fn serve(requests: &metrics::Counter) {
+    ///     requests.increment(1);
+    /// }
+    ///
+    /// let handle = REQUESTS.metrics_counter();
+    /// serve(&handle);
+    /// serve(&handle);
+    /// assert_eq!(REQUESTS.sum(), 2);
+    /// ```
+    pub fn metrics_counter(&'static self) -> metrics::Counter {
+        metrics::Counter::from_arc(Arc::new(Declared(self)))
+    }
+}
+
+/// A [`counter!`](crate::counter!) static behind a `metrics::Counter`.
+struct Declared<K: 'static>(&'static StaticCounter<K>);
+
+impl<K: Key> CounterFn for Declared<K> {
+    fn increment(&self, value: u64) {
+        self.0.add(value);
+    }
+
+    fn absolute(&self, value: u64) {
+        CounterFn::absolute(self.0, value);
+    }
 }
 
 /// `value` rounded to a `u64`: negative and NaN to 0, too large to
@@ -103,6 +149,22 @@ mod tests {
         assert_eq!(snapshot.count(), 4);
         assert_eq!(snapshot.max(), Some(500_000_000));
         assert_eq!(latency.unscale(snapshot.min().unwrap()), 0.001);
+    }
+
+    crate::counter! {
+        static FORWARDED;
+    }
+
+    #[test]
+    fn a_declared_counter_backs_a_facade_handle() {
+        let handle = FORWARDED.metrics_counter();
+        let clone = handle.clone();
+        std::thread::scope(|s| {
+            s.spawn(move || clone.increment(2));
+        });
+        handle.increment(3);
+        handle.absolute(10);
+        assert_eq!(FORWARDED.sum(), 10);
     }
 
     #[test]

@@ -400,6 +400,24 @@ mod declared {
         static SOLO;
     }
 
+    // One name, two declarations behind opposite `cfg`s, as
+    // `thread_local!` allows.
+    threadkit::counter! {
+        /// Events, flushed every 10 on Unix.
+        #[cfg(unix)]
+        static EVENTS(batch = 10);
+        /// Events, flushed every 20 elsewhere.
+        #[cfg(not(unix))]
+        static EVENTS(batch = 20);
+    }
+
+    #[test]
+    fn declarations_behind_opposite_cfgs_share_a_name() {
+        EVENTS.add(3);
+        assert_eq!(EVENTS.sum(), 3);
+        assert_eq!(EVENTS.batch(), if cfg!(unix) { 10 } else { 20 });
+    }
+
     #[test]
     fn declarations_take_attributes_visibility_and_a_batch() {
         assert_eq!(REQUESTS.batch(), threadkit::Counter::new().batch());
@@ -594,5 +612,56 @@ mod declared {
         SHOWN.add(2);
         let shown = format!("{SHOWN:?}");
         assert!(shown.contains("sum: 2"), "{shown}");
+    }
+}
+
+/// Adds made after the crate's teardown for a thread belong to no thread,
+/// for both kinds of counter, whenever the value making them was created.
+mod teardown_attribution {
+    use std::sync::Arc;
+    use std::thread;
+
+    use threadkit::Counter;
+
+    use super::common::after_the_crates_exit;
+
+    threadkit::counter! {
+        static LATE_ADDS(batch = 1_000_000);
+    }
+
+    /// What a counter's `per_thread` says, by thread name.
+    fn by_name(shares: Vec<threadkit::ThreadShare<u64>>) -> Vec<(Option<String>, u64)> {
+        let mut named: Vec<_> = shares
+            .into_iter()
+            .map(|s| (s.thread_name().map(str::to_owned), *s.value()))
+            .collect();
+        named.sort();
+        named
+    }
+
+    /// A thread named "t0" adds 1 000, then, after the crate's teardown for
+    /// it, 1 more (from a destructor registered after its first add).
+    fn scenario(add: impl Fn(u64) + Send + Sync + Clone + 'static) {
+        thread::Builder::new()
+            .name("t0".into())
+            .spawn(move || {
+                add(1000);
+                let late = add.clone();
+                after_the_crates_exit(move || late(1));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn adds_after_the_teardown_belong_to_no_thread() {
+        let expected = vec![(None, 1), (Some("t0".to_string()), 1000)];
+        let counter = Arc::new(Counter::with_batch(1_000_000));
+        let c = Arc::clone(&counter);
+        scenario(move |n| c.add(n));
+        assert_eq!(by_name(counter.per_thread()), expected, "Counter");
+        scenario(|n| LATE_ADDS.add(n));
+        assert_eq!(by_name(LATE_ADDS.per_thread()), expected, "counter!");
     }
 }

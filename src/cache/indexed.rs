@@ -65,7 +65,7 @@ pub struct LocalCache<K: Send, V: Send, S: Send = RandomState> {
 
 impl<K: Send, V: Send> LocalCache<K, V, RandomState> {
     /// Creates a cache that keeps up to `max_entries` entries on each
-    /// thread. Capacity 0 caches nothing.
+    /// thread. `max_entries` 0 caches nothing.
     ///
     /// # Examples
     ///

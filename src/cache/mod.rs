@@ -26,7 +26,7 @@
 //!
 //! - **One copy per thread, bounded.** Each thread keeps at most
 //!   `max_entries` entries and evicts its least recently used entry
-//!   to make room. Capacity 0 means "never cache": every lookup is a miss
+//!   to make room. `max_entries` 0 means "never cache": every lookup is a miss
 //!   and calls the loader.
 //! - **Invalidation reaches every thread.** After
 //!   [`invalidate`](LocalCache::invalidate) or

@@ -20,7 +20,8 @@ use crate::thread::share::ThreadShare;
 /// of [`Counter`].
 ///
 /// The syntax follows `thread_local!`: attributes (doc comments included)
-/// and visibility per declaration, any number of declarations. A batch
+/// and visibility per declaration, any number of declarations, and one name
+/// may be declared twice behind opposite `cfg`s. A batch
 /// size other than [`Counter::new`]'s 1024 goes in parentheses after the
 /// name. Each declaration makes a `static` of type [`StaticCounter<NAME>`],
 /// where `NAME` is a hidden type of the same name that reaches the counter's
@@ -54,37 +55,62 @@ use crate::thread::share::ThreadShare;
 macro_rules! counter {
     () => {};
     (
-        $(#[$attr:meta])*
+        $(#[$($attr:tt)*])*
         $vis:vis static $name:ident $(( batch = $batch:expr ))? $(; $($rest:tt)*)?
     ) => {
-        $(#[$attr])*
+        $(#[$($attr)*])*
         $vis static $name: $crate::counter::StaticCounter<$name> = {
             static COUNTER: $crate::Counter =
                 $crate::Counter::with_batch($crate::__counter_batch!($($batch)?));
             $crate::counter::StaticCounter::__new(&COUNTER)
         };
 
-        /// The thread-local of the counter of the same name (a type, so
-        /// that the counter's `add` names the thread-local directly and
-        /// compiles to a few instructions).
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        $vis struct $name {
-            _private: (),
+        // The hidden type and its impl take the declaration's `cfg`s (and
+        // only those), so that declarations of one name behind opposite
+        // `cfg`s work, as with `thread_local!`.
+        $crate::__counter_cfgs! {
+            [] [$(#[$($attr)*])*]
+            /// The thread-local of the counter of the same name (a type, so
+            /// that the counter's `add` names the thread-local directly and
+            /// compiles to a few instructions).
+            #[doc(hidden)]
+            #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+            $vis struct $name {
+                _private: (),
+            }
         }
 
-        impl $crate::counter::__private::Key for $name {
-            #[inline(always)]
-            fn with<R>(f: impl FnOnce(&$crate::counter::__private::Local) -> R) -> R {
-                ::std::thread_local! {
-                    static LOCAL: $crate::counter::__private::Local =
-                        const { $crate::counter::__private::Local::new() };
+        $crate::__counter_cfgs! {
+            [] [$(#[$($attr)*])*]
+            impl $crate::counter::__private::Key for $name {
+                #[inline(always)]
+                fn with<R>(f: impl FnOnce(&$crate::counter::__private::Local) -> R) -> R {
+                    ::std::thread_local! {
+                        static LOCAL: $crate::counter::__private::Local =
+                            const { $crate::counter::__private::Local::new() };
+                    }
+                    LOCAL.with(f)
                 }
-                LOCAL.with(f)
             }
         }
 
         $($crate::counter!($($rest)*);)?
+    };
+}
+
+/// Emits the item after the two bracketed lists with the `cfg` attributes
+/// of the second list (collected into the first), and no other attribute.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __counter_cfgs {
+    ([$($kept:tt)*] [] $($item:tt)*) => {
+        $($kept)* $($item)*
+    };
+    ([$($kept:tt)*] [#[cfg $($condition:tt)*] $($attrs:tt)*] $($item:tt)*) => {
+        $crate::__counter_cfgs! { [$($kept)* #[cfg $($condition)*]] [$($attrs)*] $($item)* }
+    };
+    ([$($kept:tt)*] [#[$($other:tt)*] $($attrs:tt)*] $($item:tt)*) => {
+        $crate::__counter_cfgs! { [$($kept)*] [$($attrs)*] $($item)* }
     };
 }
 

@@ -11,10 +11,11 @@ use super::record::ThreadRecord;
 
 /// One thread's share in a report, and the thread it belongs to.
 ///
-/// Every per-thread report of the crate is a list of these:
-/// [`PerThread::per_thread`](crate::PerThread::per_thread) yields `ThreadShare<&T>`,
-/// [`Counter::per_thread`](crate::Counter::per_thread) returns
-/// `ThreadShare<u64>`, and [`LocalCache::stats`](crate::LocalCache::stats)
+/// Every per-thread report of the crate, each block's `per_thread()`, is a
+/// list of these: [`PerThread::per_thread`](crate::PerThread::per_thread)
+/// yields `ThreadShare<&T>`, [`Counter::per_thread`](crate::Counter::per_thread)
+/// returns `ThreadShare<u64>`, [`Histogram::per_thread`](crate::Histogram::per_thread)
+/// `ThreadShare<Snapshot>`, [`LocalCache::per_thread`](crate::LocalCache::per_thread)
 /// `ThreadShare<Stats>`. Blocks that reuse an exited thread's slot report
 /// what such threads left in one share that belongs to no thread
 /// ([`thread_id`](ThreadShare::thread_id) is `None`).
