@@ -115,11 +115,12 @@ def scopes(code, module):
 
 
 def use_paths(body):
-    """The paths a `use` tree names, braces expanded."""
+    """The paths a `use` tree names, braces expanded, renames dropped."""
+    body = re.sub(r"\s+as\s+\w+", "", body)
     body = re.sub(r"\s+", "", body)
     m = re.match(r"^(.*?)\{(.*)\}$", body)
     if not m:
-        return [re.sub(r"as\w+$", "", body) if "as" in body.split("::")[-1] else body]
+        return [body]
     head, inner = m.group(1), m.group(2)
     parts, depth, current = [], 0, ""
     for ch in inner:
