@@ -53,6 +53,12 @@
 //!   reaches every thread.
 //! - [`last_error`]: [`LastError<E>`], an `errno`-style error slot per
 //!   thread, for C APIs over Rust code.
+#![cfg_attr(
+    feature = "metrics",
+    doc = "- [`metrics`](mod@metrics) (feature `metrics`): a recorder for the \
+           [`metrics`](https://docs.rs/metrics) facade on these counters and \
+           histograms, with Prometheus text exposition."
+)]
 //!
 //! # What every block promises
 //!
@@ -166,7 +172,7 @@ mod context {
 #[cfg(threadkit_loom)]
 mod histogram {
     pub(crate) mod layout;
-    pub(crate) mod recorder;
+    pub(crate) mod slot;
 }
 #[cfg(threadkit_loom)]
 mod registry {
@@ -174,7 +180,7 @@ mod registry {
 }
 
 #[cfg(all(feature = "metrics", not(threadkit_loom)))]
-mod metrics;
+pub mod metrics;
 mod sync;
 mod thread;
 mod unwind;

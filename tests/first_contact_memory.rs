@@ -24,8 +24,6 @@
 // the sanitizers run it.
 #![cfg(all(any(target_os = "linux", windows), not(miri)))]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 mod common;
@@ -34,41 +32,13 @@ mod common;
 mod everything;
 use everything::{exercise_all_but_per_thread, Failures, CONFIG};
 
-/// The system allocator, counting the bytes it holds.
-struct Counting;
-
-static HELD: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is passed to `System` unchanged; only counted.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        HELD.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        HELD.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        HELD.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::held;
 
 /// What Rust code holds, and what glibc reports in use (0 elsewhere).
 fn heap() -> (isize, isize) {
-    (HELD.load(Ordering::Relaxed), c_heap::in_use())
+    (held(), c_heap::in_use())
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

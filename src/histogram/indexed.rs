@@ -6,7 +6,7 @@ use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::layout::Layout;
-use super::recorder::{Earlier, Extremes, Recorder};
+use super::slot::{BucketSlot, Earlier, Extremes};
 use super::snapshot::Snapshot;
 use crate::sync::Mutex;
 use crate::thread::owned::OwnedTable;
@@ -32,12 +32,12 @@ use crate::thread::share::{Part, ThreadShare};
 pub struct Histogram {
     /// Declared first so that it is dropped first (taking back the owners'
     /// exit hooks).
-    slots: OwnedTable<Recorder>,
+    slots: OwnedTable<BucketSlot>,
     layout: Layout,
     /// The extremes of exited owners whose slots were taken over.
     gone: Extremes,
     /// What threads recorded while exiting, with no slot of their own.
-    unslotted: Mutex<Option<Box<Recorder>>>,
+    unslotted: Mutex<Option<Box<BucketSlot>>>,
 }
 
 /// The default precision: 6 bits, a relative error of at most 0.78 %.
@@ -163,7 +163,7 @@ impl Histogram {
             sum += recorder.sum();
             extremes = widen(extremes, recorder.extremes());
         }
-        // After the slots': see `recorder`.
+        // After the slots': see `slot`.
         extremes = widen(extremes, self.gone.get());
         if let Some(recorder) = &*self.unslotted.lock() {
             recorder.add_counts(self.layout, &mut counts);
@@ -233,7 +233,7 @@ impl Histogram {
 }
 
 /// Records through `recorder`, allocating the value's group first if need be.
-fn record_growing(recorder: &Recorder, layout: Layout, value: u64, n: u64) {
+fn record_growing(recorder: &BucketSlot, layout: Layout, value: u64, n: u64) {
     if !recorder.record(layout, value, n) {
         recorder.grow(layout, value);
         let recorded = recorder.record(layout, value, n);
@@ -270,7 +270,7 @@ impl Counts {
     /// A recorder's (earlier owners' part, current owner's part), given
     /// the earlier owners' part (`None`: all of it is the current
     /// owner's). The earlier owners' extremes are in the histogram's `gone`.
-    fn of(layout: Layout, recorder: &Recorder, earlier: Option<Earlier>) -> (Counts, Counts) {
+    fn of(layout: Layout, recorder: &BucketSlot, earlier: Option<Earlier>) -> (Counts, Counts) {
         let mut current = Counts::new(layout);
         recorder.add_counts(layout, &mut current.counts);
         let earlier = earlier.unwrap_or_default();
@@ -348,7 +348,7 @@ mod tests {
         assert_eq!(groups, 25, "2^9 ..= 2^33");
         let bucket_bytes = groups * histogram.layout.group_len() * 8;
         let fixed = std::mem::size_of::<
-            crossbeam_utils::CachePadded<crate::thread::owned::Slot<Recorder>>,
+            crossbeam_utils::CachePadded<crate::thread::owned::Slot<BucketSlot>>,
         >();
         assert_eq!(bucket_bytes, 12_800);
         assert!(

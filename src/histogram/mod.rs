@@ -66,9 +66,9 @@
 
 mod indexed;
 mod layout;
-mod recorder;
 #[cfg(feature = "metrics")]
 mod scaled;
+mod slot;
 mod snapshot;
 
 pub use indexed::Histogram;

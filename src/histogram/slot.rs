@@ -34,7 +34,7 @@ use crate::thread::owned::SlotState;
 const GROUPS: usize = 64;
 
 /// One slot's recorded values.
-pub(crate) struct Recorder {
+pub(crate) struct BucketSlot {
     /// Each group's buckets (`Layout::group_len` counts, a leaked boxed
     /// slice), null until a value falls in it.
     groups: [AtomicPtr<AtomicU64>; GROUPS],
@@ -58,9 +58,9 @@ pub(crate) struct Earlier {
     pub(crate) sum: u128,
 }
 
-impl Default for Recorder {
-    fn default() -> Recorder {
-        Recorder {
+impl Default for BucketSlot {
+    fn default() -> BucketSlot {
+        BucketSlot {
             groups: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             group_len: AtomicUsize::new(0),
             sum: Sum::default(),
@@ -71,10 +71,10 @@ impl Default for Recorder {
     }
 }
 
-impl Recorder {
+impl BucketSlot {
     /// Records `n` times `value` (`n ≥ 1`). Owner only. Returns `false`,
     /// recording nothing, if the value's group is not allocated yet: the
-    /// caller then [`grow`](Recorder::grow)s and records again.
+    /// caller then [`grow`](BucketSlot::grow)s and records again.
     #[inline(always)]
     pub(crate) fn record(&self, layout: Layout, value: u64, n: u64) -> bool {
         let (group, index) = layout.locate(value);
@@ -84,8 +84,8 @@ impl Recorder {
             return false;
         }
         // SAFETY: an allocated group has `layout.group_len()` buckets (all
-        // groups of a recorder share the histogram's layout) and `index` is
-        // below that; groups are freed only with the recorder.
+        // groups of a slot share the histogram's layout) and `index` is
+        // below that; groups are freed only with the slot.
         let bucket = unsafe { &*buckets.add(index) };
         bucket.store(bucket.load(Ordering::Relaxed) + n, Ordering::Relaxed);
         self.sum.add(u128::from(value) * u128::from(n));
@@ -187,20 +187,20 @@ impl Recorder {
         *self.earlier.lock() = earlier;
     }
 
-    /// Earlier owners' part (see [`hand_over`](Recorder::hand_over)).
+    /// Earlier owners' part (see [`hand_over`](BucketSlot::hand_over)).
     pub(crate) fn earlier(&self) -> Earlier {
         self.earlier.lock().clone()
     }
 }
 
-impl SlotState for Recorder {
+impl SlotState for BucketSlot {
     type Leftover = ();
 
     /// Nothing to do: an exited owner's counts stay where readers find them.
     fn on_exit(&self) {}
 }
 
-impl Drop for Recorder {
+impl Drop for BucketSlot {
     fn drop(&mut self) {
         let len = self.group_len.load(Ordering::Relaxed);
         for group in &self.groups {
@@ -349,19 +349,19 @@ mod loom_tests {
     fn counts_and_extremes_survive_a_hand_over() {
         check(|| {
             let layout = Layout::new(1);
-            let recorder = Arc::new(Recorder::default());
+            let slot = Arc::new(BucketSlot::default());
             let gone = Arc::new(Extremes::new());
-            recorder.grow(layout, 3);
-            assert!(recorder.record(layout, 3, 1));
+            slot.grow(layout, 3);
+            assert!(slot.record(layout, 3, 1));
             // The first owner has exited; the reader starts now.
             let reader = {
-                let (recorder, gone) = (Arc::clone(&recorder), Arc::clone(&gone));
+                let (slot, gone) = (Arc::clone(&slot), Arc::clone(&gone));
                 thread::spawn(move || {
                     let mut counts = vec![0; layout.len()];
-                    recorder.add_counts(layout, &mut counts);
+                    slot.add_counts(layout, &mut counts);
                     assert!((1..=2).contains(&counts.iter().sum::<u64>()));
-                    assert!([3, 4].contains(&recorder.sum()));
-                    let (slot, folded) = (recorder.extremes(), gone.get());
+                    assert!([3, 4].contains(&slot.sum()));
+                    let (slot, folded) = (slot.extremes(), gone.get());
                     let (min, max) = match (slot, folded) {
                         (Some(a), Some(b)) => (a.0.min(b.0), a.1.max(b.1)),
                         (one, other) => one.or(other).expect("the first value's extremes"),
@@ -369,17 +369,17 @@ mod loom_tests {
                     assert!(min <= 3 && max >= 3, "({min}, {max})");
                 })
             };
-            recorder.hand_over(layout, &gone);
-            recorder.grow(layout, 1);
-            assert!(recorder.record(layout, 1, 1));
+            slot.hand_over(layout, &gone);
+            slot.grow(layout, 1);
+            assert!(slot.record(layout, 1, 1));
             reader.join().unwrap();
             let mut counts = vec![0; layout.len()];
-            recorder.add_counts(layout, &mut counts);
+            slot.add_counts(layout, &mut counts);
             assert_eq!(counts.iter().sum::<u64>(), 2);
-            assert_eq!(recorder.sum(), 4);
-            assert_eq!(recorder.extremes(), Some((1, 1)));
+            assert_eq!(slot.sum(), 4);
+            assert_eq!(slot.extremes(), Some((1, 1)));
             assert_eq!(gone.get(), Some((3, 3)));
-            assert_eq!(recorder.earlier().sum, 3);
+            assert_eq!(slot.earlier().sum, 3);
         });
     }
 }
