@@ -224,6 +224,30 @@ mod tests {
     }
 
     #[test]
+    fn totals_are_exact_from_threads_that_record_and_exit() {
+        let recorder = Recorder::new();
+        std::thread::scope(|s| {
+            for t in 0..3_u32 {
+                let recorder = &recorder;
+                s.spawn(move || {
+                    metrics::with_local_recorder(recorder, || {
+                        for i in 0..10 * (t + 1) {
+                            metrics::counter!("served", "t" => "all").increment(1);
+                            metrics::histogram!("seconds").record(f64::from(i % 2));
+                            metrics::gauge!("last").set(f64::from(t));
+                        }
+                    });
+                });
+            }
+        });
+        let text = recorder.handle().render_prometheus();
+        assert!(text.contains("served{t=\"all\"} 60\n"), "{text}");
+        assert!(text.contains("seconds_count 60\n"), "{text}");
+        assert!(text.contains("seconds_sum 30\n"), "{text}");
+        assert!(text.contains("seconds_bucket{le=\"0.5\"} 30\n"), "{text}");
+    }
+
+    #[test]
     fn a_lookup_while_the_table_is_busy_takes_the_shared_path() {
         let recorder = Recorder::new();
         metrics::with_local_recorder(&recorder, || metrics::counter!("c").increment(1));
