@@ -92,7 +92,7 @@ impl Parts {
 }
 
 impl Parts {
-    #[inline]
+    #[inline(always)]
     fn of(key: &Key) -> Parts {
         let (name, labels) = (key.name(), key.labels().as_slice());
         Parts([
@@ -107,7 +107,7 @@ impl Parts {
 impl<S> Entry<S> {
     /// Whether this is the entry of `key`: at once if `key` shares its
     /// parts; otherwise compared in full.
-    #[inline]
+    #[inline(always)]
     fn is(&self, key: &Key) -> bool {
         self.key.get_hash() == key.get_hash()
             && (self.parts.same(Parts::of(key)) || self.key == *key)
@@ -118,15 +118,37 @@ impl<S> Table<S> {
     /// The handle of `key`, from this table or else made by `resolve` and
     /// kept if the table has fewer than `max` (`None` when full and `key`
     /// is not in it).
-    #[inline]
+    ///
+    /// Inlined into the recorder, up to the key's home slot, where a key
+    /// is unless another key took it first.
+    #[inline(always)]
     pub(crate) fn get_or_resolve(
         &mut self,
         key: &Key,
         max: usize,
         resolve: impl FnOnce() -> Arc<S>,
     ) -> Option<Arc<Local<S>>> {
+        // Truncating the hash: only its low bits pick the slot.
+        #[allow(clippy::cast_possible_truncation)]
+        let home = key.get_hash() as usize & self.entries.len().wrapping_sub(1);
+        if let Some(Some(entry)) = self.entries.get(home) {
+            if entry.is(key) {
+                return Some(Arc::clone(&entry.handle));
+            }
+        }
+        self.probe(key, max, resolve)
+    }
+
+    /// The rest of [`get_or_resolve`](Table::get_or_resolve): the slots
+    /// after the home slot, then a new entry.
+    #[inline(never)]
+    fn probe(
+        &mut self,
+        key: &Key,
+        max: usize,
+        resolve: impl FnOnce() -> Arc<S>,
+    ) -> Option<Arc<Local<S>>> {
         let mask = self.entries.len().wrapping_sub(1);
-        // Truncating the hash: only its low bits pick the first slot.
         #[allow(clippy::cast_possible_truncation)]
         let mut at = key.get_hash() as usize;
         for _ in 0..self.entries.len() {

@@ -96,7 +96,7 @@ impl Recorder {
 
     /// The handle of `key` from the calling thread's table, if it has it or
     /// room for it; resolved through the shared registry the first time.
-    #[inline]
+    #[inline(always)]
     fn local<S>(
         &self,
         key: &Key,
