@@ -5,9 +5,13 @@
 //! `cargo bench --bench rng -- shuffle`). Every group has `fastrand`'s free
 //! function first (the ratios are against it), then `threadkit::rng`'s, then
 //! `rand` through a `rand::rng()` handle fetched once per round (its best
-//! case). `loop` groups draw in a tight loop; `call` groups draw through an
-//! `#[inline(never)]` function per draw. Bounds go through `black_box`, as a
-//! length or a configured limit would. The last table times the first draw
+//! case). `loop` groups draw in a tight loop with a `black_box` on each
+//! result; `sum` groups fold the results into a local (a float's bits, a
+//! bool as 0 or 1) and `black_box` it once after the loop, the loop a user
+//! writes; `call` groups draw through an `#[inline(never)]` function per
+//! draw. Bounds go through `black_box`, as a length or a configured limit
+//! would. `benches/dependent` runs the same operations from a crate of its
+//! own with the default release profile, with local arrays. The last table times the first draw
 //! on each of many fresh threads.
 
 #[path = "common/interleave.rs"]
@@ -42,17 +46,18 @@ macro_rules! op {
             #[allow(unused_imports)]
             use super::BUFFERS;
             #[inline(always)]
-            pub fn fastrand_once($f: &mut Buffers) -> impl Sized { $fastrand }
+            pub fn fastrand_once($f: &mut Buffers) -> impl Fold { $fastrand }
             #[inline(always)]
-            pub fn threadkit_once($t: &mut Buffers) -> impl Sized { $threadkit }
+            pub fn threadkit_once($t: &mut Buffers) -> impl Fold { $threadkit }
             #[inline(always)]
-            pub fn rand_once($r: &mut rand::rngs::ThreadRng, $rb: &mut Buffers) -> impl Sized {
+            pub fn rand_once($r: &mut rand::rngs::ThreadRng, $rb: &mut Buffers) -> impl Fold {
                 $rand
             }
         }
         // Each closure is a plain `fn(u64)`: no captures.
-        let (loop_cases, call_cases) = op!(@cases fns);
+        let (loop_cases, sum_cases, call_cases) = op!(@cases fns);
         compare_scaled($options, concat!($name, ", loop"), $scale, &with_setup(loop_cases, $setup));
+        compare_scaled($options, concat!($name, ", sum"), $scale, &with_setup(sum_cases, $setup));
         compare_scaled($options, concat!($name, ", call"), $scale, &with_setup(call_cases, $setup));
     }};
     (@cases $fns:ident) => {{
@@ -66,12 +71,34 @@ macro_rules! op {
             let mut r = rand::rng();
             BUFFERS.with_borrow_mut(|b| for _ in 0..n { black_box($fns::rand_once(&mut r, b)); })
         }
+        fn fastrand_sum(n: u64) {
+            BUFFERS.with_borrow_mut(|b| {
+                let mut sum = 0u64;
+                for _ in 0..n { sum = sum.wrapping_add(Fold::fold($fns::fastrand_once(b))); }
+                black_box(sum);
+            })
+        }
+        fn threadkit_sum(n: u64) {
+            BUFFERS.with_borrow_mut(|b| {
+                let mut sum = 0u64;
+                for _ in 0..n { sum = sum.wrapping_add(Fold::fold($fns::threadkit_once(b))); }
+                black_box(sum);
+            })
+        }
+        fn rand_sum(n: u64) {
+            let mut r = rand::rng();
+            BUFFERS.with_borrow_mut(|b| {
+                let mut sum = 0u64;
+                for _ in 0..n { sum = sum.wrapping_add(Fold::fold($fns::rand_once(&mut r, b))); }
+                black_box(sum);
+            })
+        }
         #[inline(never)]
-        fn fastrand_call_once(b: &mut Buffers) -> impl Sized { $fns::fastrand_once(b) }
+        fn fastrand_call_once(b: &mut Buffers) -> impl Fold { $fns::fastrand_once(b) }
         #[inline(never)]
-        fn threadkit_call_once(b: &mut Buffers) -> impl Sized { $fns::threadkit_once(b) }
+        fn threadkit_call_once(b: &mut Buffers) -> impl Fold { $fns::threadkit_once(b) }
         #[inline(never)]
-        fn rand_call_once(r: &mut rand::rngs::ThreadRng, b: &mut Buffers) -> impl Sized {
+        fn rand_call_once(r: &mut rand::rngs::ThreadRng, b: &mut Buffers) -> impl Fold {
             $fns::rand_once(r, b)
         }
         fn fastrand_call(n: u64) {
@@ -86,9 +113,56 @@ macro_rules! op {
         }
         (
             [("fastrand", fastrand_loop as fn(u64)), ("threadkit", threadkit_loop), ("rand, handle per round", rand_loop)],
+            [("fastrand", fastrand_sum as fn(u64)), ("threadkit", threadkit_sum), ("rand, handle per round", rand_sum)],
             [("fastrand", fastrand_call as fn(u64)), ("threadkit", threadkit_call), ("rand, handle per round", rand_call)],
         )
     }};
+}
+
+/// What a `sum` group adds up: a result as a word.
+pub trait Fold {
+    fn fold(self) -> u64;
+}
+
+macro_rules! fold_as_word {
+    ($($t:ty),*) => {$(
+        impl Fold for $t {
+            #[inline(always)]
+            fn fold(self) -> u64 {
+                self as u64
+            }
+        }
+    )*};
+}
+fold_as_word!(u64, u32, u8, i64, usize, bool);
+
+impl Fold for f64 {
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+impl Fold for f32 {
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+
+impl<T: Fold> Fold for Option<T> {
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        self.map_or(0, Fold::fold)
+    }
+}
+
+/// Operations on a buffer: the buffer is what they produce.
+impl Fold for () {
+    #[inline(always)]
+    fn fold(self) -> u64 {
+        0
+    }
 }
 
 /// A case's name and body, before its set-up is attached.
@@ -105,6 +179,7 @@ fn with_setup(cases: [Named; 3], setup: fn()) -> Vec<Case> {
 #[derive(Default)]
 pub struct Buffers {
     bytes_64: Vec<u8>,
+    bytes_4k: Vec<u8>,
     bytes_1m: Vec<u8>,
     ten: Vec<u32>,
     million: Vec<u32>,
@@ -119,6 +194,7 @@ fn make_buffers() {
     BUFFERS.with_borrow_mut(|b| {
         if b.bytes_64.is_empty() {
             b.bytes_64 = vec![0; 64];
+            b.bytes_4k = vec![0; 4096];
             b.bytes_1m = vec![0; 1 << 20];
             b.ten = (0..10).collect();
             b.million = (0..1_000_000).collect();
@@ -185,6 +261,10 @@ fn buffers(options: &Options) {
         fastrand: |b| fastrand::fill(black_box(&mut b.bytes_64)),
         threadkit: |b| rng::fill(black_box(&mut b.bytes_64)),
         rand: |r, b| r.fill_bytes(black_box(&mut b.bytes_64)));
+    op!(options, "fill 4 KiB", 500, setup = make_buffers,
+        fastrand: |b| fastrand::fill(black_box(&mut b.bytes_4k)),
+        threadkit: |b| rng::fill(black_box(&mut b.bytes_4k)),
+        rand: |r, b| r.fill_bytes(black_box(&mut b.bytes_4k)));
     op!(options, "fill 1 MiB", 20_000, setup = make_buffers,
         fastrand: |b| fastrand::fill(black_box(&mut b.bytes_1m)),
         threadkit: |b| rng::fill(black_box(&mut b.bytes_1m)),

@@ -28,7 +28,7 @@ use super::generator::Rng;
 
 /// Shuffles `slice` with `rng`. Inlined into [`Rng::shuffle`] and
 /// [`rng::shuffle`](fn@super::shuffle), each of which holds the state in a local
-/// for the whole call (see `fill_bytes` in `mod.rs` for why).
+/// for the whole call (see `fill_bytes` in `fill.rs` for why).
 #[inline(always)]
 pub(super) fn shuffle<T>(rng: &mut Rng, slice: &mut [T]) {
     let mut i = slice.len();

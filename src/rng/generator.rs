@@ -242,22 +242,6 @@ impl Rng {
         bits & 1 != 0
     }
 
-    /// Fills `dest` with random bytes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut key = [0u8; 16];
-    /// threadkit::rng::Rng::with_seed(1).fill(&mut key);
-    /// assert_ne!(key, [0; 16]);
-    /// ```
-    pub fn fill(&mut self, dest: &mut [u8]) {
-        // A local copy: the state stays in registers for the whole loop.
-        let mut rng = Rng::from_state(self.s);
-        fill_bytes(&mut rng, dest);
-        self.s = rng.s;
-    }
-
     /// Uniform in `0..n` for `n > 0` (Lemire's method, 64-bit).
     #[inline]
     pub(super) fn below(&mut self, n: u64) -> u64 {
@@ -286,52 +270,18 @@ impl Rng {
         }
         (m >> 32) as u32
     }
-
-    /// Uniform in `0..n` for `n > 0`, 128-bit (bitmask rejection: fewer than
-    /// two draws of 128 bits on average).
-    pub(super) fn below_u128(&mut self, n: u128) -> u128 {
-        let mask = u128::MAX >> (n - 1).leading_zeros().min(127);
-        loop {
-            let x = (u128::from(self.u64()) << 64 | u128::from(self.u64())) & mask;
-            if x < n {
-                return x;
-            }
-        }
-    }
-
-    pub(super) fn u128(&mut self) -> u128 {
-        u128::from(self.u64()) << 64 | u128::from(self.u64())
-    }
 }
 
 /// The top 53 bits of `x` as a multiple of 2^-53 in [0, 1).
 #[inline]
-fn unit_f64(x: u64) -> f64 {
+pub(super) fn unit_f64(x: u64) -> f64 {
     (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 /// The top 24 bits of `x` as a multiple of 2^-24 in [0, 1).
 #[inline]
-fn unit_f32(x: u64) -> f32 {
+pub(super) fn unit_f32(x: u64) -> f32 {
     (x >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
-}
-
-/// The loop of [`Rng::fill`] and [`fill`](fn@super::fill). Inlined into both, so that the
-/// state stays in registers between its load and its store: passed to a
-/// function that is not inlined, it goes through memory on every call,
-/// which measured 5 ns more per 64-byte fill (three store-to-load hops on
-/// the state's path from one call to the next).
-#[inline(always)]
-pub(super) fn fill_bytes(rng: &mut Rng, dest: &mut [u8]) {
-    let mut chunks = dest.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        chunk.copy_from_slice(&rng.u64().to_le_bytes());
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let bytes = rng.u64().to_le_bytes();
-        rest.copy_from_slice(&bytes[..rest.len()]);
-    }
 }
 
 /// The bits [`Rng::bool`] hands out from the draw `x`: its top 63 bits, above

@@ -4,24 +4,49 @@
 //! drop, so it can be read and written at every point of the thread's life,
 //! teardown included. (Where std keeps thread-locals behind OS keys, as on
 //! `x86_64-pc-windows-gnu`, std destroys it with the rest; a use after that
-//! starts from its initial state and seeds a new stream.) A flag says whether it has been seeded; it is tested
-//! before the state is read, and set inline after the (cold) seeding call,
-//! so in a caller's loop the compiler can hoist the test out and keep the
-//! four state words in registers.
+//! starts from its initial state and seeds a new stream.)
+//!
+//! # Two parts
+//!
+//! - The xoshiro256++ state, which the functions that take many draws at
+//!   once use in registers: `fill`, `shuffle`, `fork`, `with` and what
+//!   runs inside it. A flag says whether it has been seeded; it is tested
+//!   before the state is read, and set inline after the (cold) seeding call.
+//! - A block of 64 words for the single draws (`u64`, `f64`, `range`,
+//!   `bool`'s refills, `choose`…), written by the eight lanes of
+//!   `lanes.rs`, whose state the thread keeps. A single draw loads an
+//!   index, compares it, loads the word and stores the index plus one: the
+//!   four state words, which a loop of draws would otherwise load and store
+//!   on every draw (the caller's loop holds a call the compiler cannot see
+//!   into, so they stay in memory), are touched once per 64 draws.
+//!
+//! A thread given [`seed`] keeps no block: every single draw is the next
+//! output of its xoshiro256++ state, out of line, so that its sequence is
+//! `Rng::with_seed`'s for every mix of operations. A child process after
+//! `fork` discards the block it inherited (see the module documentation).
 
 use std::cell::Cell;
 use std::ops::RangeBounds;
 
-use super::generator::{bool_bits, fill_bytes, mix64, Rng, GOLDEN_GAMMA};
-use super::sample::{char_bounds, empty_range, inclusive, sample_char, RangeInt};
+use super::fill::{fill_bytes, LANES_MIN};
+use super::generator::{bool_bits, mix64, unit_f32, unit_f64, Rng, GOLDEN_GAMMA};
+use super::lanes::{self, Lanes, BLOCK, LANES};
+use super::sample::{
+    self, char_bounds, empty_range, inclusive, sample_char, Draw, RangeInt, ALPHABETIC,
+    ALPHANUMERIC, LOWERCASE, UPPERCASE,
+};
 use crate::sync::{AtomicU64, Ordering};
 
 /// The thread has not drawn yet, or forked since it was seeded (`seeded`).
 const UNSEEDED: u8 = 0;
-/// Seeded from the process seed: reseeded in a child after `fork`.
+/// The state seeded from the process seed, the lanes not yet: reseeded in
+/// a child after `fork`.
 const FROM_PROCESS: u8 = 1;
-/// Seeded by [`seed`]: keeps its stream across `fork`.
+/// Seeded by [`seed`]: keeps its stream across `fork`; no block.
 const CHOSEN: u8 = 2;
+/// The state and the lanes seeded from the process seed: reseeded in a
+/// child after `fork`.
+const BUFFERED: u8 = 3;
 
 /// One thread's generator.
 ///
@@ -32,6 +57,13 @@ const CHOSEN: u8 = 2;
 /// instead of 0.8 ns). With a stride it keeps the scalar code.
 #[repr(C)]
 pub(super) struct Local {
+    /// The index in `block` of the word the next single draw takes; `BLOCK`
+    /// when none is left (at the start, after [`seed`] and after `fork`).
+    next: Cell<usize>,
+    /// Words of the lanes, handed out one per single draw.
+    block: Cell<[u64; BLOCK]>,
+    /// The lanes' state (when `BUFFERED`).
+    lanes: Cell<Lanes>,
     s0: Cell<u64>,
     /// What [`Rng::bool`] keeps between calls.
     bits: Cell<u64>,
@@ -40,7 +72,7 @@ pub(super) struct Local {
     /// over a seed made inside it.
     seeds: Cell<u64>,
     s2: Cell<u64>,
-    /// `UNSEEDED`, `FROM_PROCESS` or `CHOSEN`.
+    /// `UNSEEDED`, `FROM_PROCESS`, `CHOSEN` or `BUFFERED`.
     seeded: Cell<u8>,
     s3: Cell<u64>,
 }
@@ -48,6 +80,9 @@ pub(super) struct Local {
 thread_local! {
     pub(super) static LOCAL: Local = const {
         Local {
+            next: Cell::new(BLOCK),
+            block: Cell::new([0; BLOCK]),
+            lanes: Cell::new([[0; LANES]; 4]),
             s0: Cell::new(0),
             bits: Cell::new(0),
             s1: Cell::new(0),
@@ -86,11 +121,85 @@ fn ensure_seeded() {
     if LOCAL.with(|local| local.seeded.get()) == UNSEEDED {
         let s = thread_seed();
         // Set here, not in the cold call, so the caller sees it set.
-        LOCAL.with(|local| {
-            store(local, s);
-            local.bits.set(0);
-            local.seeded.set(FROM_PROCESS);
-        });
+        LOCAL.with(|local| seed_from_process(local, s));
+    }
+}
+
+/// The state `s` from the process seed, a fresh start.
+#[inline(always)]
+fn seed_from_process(local: &Local, s: [u64; 4]) {
+    store(local, s);
+    local.bits.set(0);
+    local.next.set(BLOCK);
+    local.seeded.set(FROM_PROCESS);
+}
+
+/// The next word of the calling thread's single-draw stream: the block's
+/// next word, or [`draw_slow`].
+#[inline(always)]
+fn draw() -> u64 {
+    let word = LOCAL.with(|local| {
+        let i = local.next.get();
+        let block: &Cell<[u64]> = &local.block;
+        // One comparison for both "none left" and the bounds check.
+        let word = block.as_slice_of_cells().get(i)?;
+        local.next.set(i + 1);
+        Some(word.get())
+    });
+    match word {
+        Some(word) => word,
+        None => draw_slow(),
+    }
+}
+
+/// A single draw with the block used up: seeds the thread if it must, then
+/// refills the block from the lanes (expanding them from the state the
+/// first time) and takes its first word; or, on a thread given [`seed`],
+/// steps the state.
+#[cold]
+#[inline(never)]
+fn draw_slow() -> u64 {
+    if LOCAL.with(|local| local.seeded.get()) == UNSEEDED {
+        let s = thread_seed();
+        LOCAL.with(|local| seed_from_process(local, s));
+    }
+    LOCAL.with(|local| {
+        let mut rng = Rng::from_state(load(local));
+        match local.seeded.get() {
+            CHOSEN => {
+                let word = rng.u64();
+                store(local, rng.s);
+                return word;
+            }
+            FROM_PROCESS => {
+                let d = [rng.u64(), rng.u64(), rng.u64(), rng.u64()];
+                store(local, rng.s);
+                local.lanes.set(lanes::expand(d));
+                local.seeded.set(BUFFERED);
+            }
+            _ => {}
+        }
+        // SAFETY: `Cell`s of this thread's `Local`, which hand out no
+        // references: nothing else points into the lanes or the block while
+        // these two live, and `refill` runs no user code. In place, not
+        // copied in and out with `get` and `set`: the copies of the block
+        // and the lanes took more time than the lanes' steps (a summing
+        // loop of `u64()`s, measured: benches/README.md).
+        let (state, block) = unsafe { (&mut *local.lanes.as_ptr(), &mut *local.block.as_ptr()) };
+        lanes::refill(state, block);
+        local.next.set(1);
+        block[0]
+    })
+}
+
+/// The calling thread's generator as a [`Draw`], for the samplers: its
+/// single draws.
+struct Thread;
+
+impl Draw for Thread {
+    #[inline(always)]
+    fn u64(&mut self) -> u64 {
+        draw()
     }
 }
 
@@ -238,15 +347,18 @@ fn watch_fork() {}
 
 /// In a child process just after `fork`, on the thread that forked (the only
 /// one the child has): forget the process seed, and reseed this thread's
-/// generator on its next draw unless [`seed`] chose its stream. Only
+/// generator (its state, its lanes, its block) on its next draw unless
+/// [`seed`] chose its stream. Only
 /// atomics and `Cell`s: nothing that could be mid-update in the parent.
 #[cfg(all(unix, not(miri)))]
 fn forked() {
     PROCESS_SEED.store(0, Ordering::Relaxed);
     LOCAL.with(|local| {
-        if local.seeded.get() == FROM_PROCESS {
+        if matches!(local.seeded.get(), FROM_PROCESS | BUFFERED) {
             local.seeded.set(UNSEEDED);
             local.bits.set(0);
+            // The parent's block: never served in the child.
+            local.next.set(BLOCK);
         }
     });
 }
@@ -261,25 +373,25 @@ fn forked() {
 /// ```
 #[inline(always)]
 pub fn u64() -> u64 {
-    with_thread(Rng::u64)
+    draw()
 }
 
 /// A uniformly distributed `u32` from the calling thread's generator.
 #[inline(always)]
 pub fn u32() -> u32 {
-    with_thread(Rng::u32)
+    Thread.u32()
 }
 
 /// A uniformly distributed `i64` from the calling thread's generator.
 #[inline(always)]
 pub fn i64() -> i64 {
-    with_thread(Rng::i64)
+    draw() as i64
 }
 
 /// A uniformly distributed `i32` from the calling thread's generator.
 #[inline(always)]
 pub fn i32() -> i32 {
-    with_thread(Rng::i32)
+    Thread.u32() as i32
 }
 
 /// A uniformly distributed `usize` from the calling thread's generator, over
@@ -296,21 +408,21 @@ pub fn i32() -> i32 {
 /// ```
 #[inline(always)]
 pub fn usize() -> usize {
-    with_thread(Rng::usize)
+    draw() as usize
 }
 
 /// A uniformly distributed `f64` in [0, 1) from the calling thread's
 /// generator.
 #[inline(always)]
 pub fn f64() -> f64 {
-    with_thread(Rng::f64)
+    unit_f64(draw())
 }
 
 /// A uniformly distributed `f32` in [0, 1) from the calling thread's
 /// generator.
 #[inline(always)]
 pub fn f32() -> f32 {
-    with_thread(Rng::f32)
+    unit_f32(draw())
 }
 
 /// `true` or `false` with equal probability, from the calling thread's
@@ -331,7 +443,7 @@ pub fn bool() -> bool {
 /// path saves no registers.
 #[inline(never)]
 fn bool_refill() -> bool {
-    let bits = bool_bits(with_thread(Rng::u64));
+    let bits = bool_bits(draw());
     LOCAL.with(|local| local.bits.set(bits >> 1));
     bits & 1 != 0
 }
@@ -363,7 +475,7 @@ pub fn range<T: RangeInt>(range: impl RangeBounds<T>) -> T {
 fn range_of<T: RangeInt>(range: impl RangeBounds<T>) -> T {
     // Bounds first: reading them may run user code (a custom `RangeBounds`).
     match inclusive(&range) {
-        Some((low, high)) => with_thread(|rng| T::sample(rng, low, high)),
+        Some((low, high)) => T::sample(&mut Thread, low, high),
         None => empty_range(),
     }
 }
@@ -378,21 +490,66 @@ fn range_of<T: RangeInt>(range: impl RangeBounds<T>) -> T {
 #[inline(always)]
 pub fn try_range<T: RangeInt>(range: impl RangeBounds<T>) -> Option<T> {
     let (low, high) = inclusive(&range)?;
-    Some(with_thread(|rng| T::sample(rng, low, high)))
+    Some(T::sample(&mut Thread, low, high))
 }
 
 /// Fills `dest` with random bytes from the calling thread's generator (not
 /// for secrets: see the [module documentation](crate::rng)).
+///
+/// A fill shorter than 1 KiB takes its words from the block the single
+/// draws use (on a thread given [`seed`], from the state, as
+/// [`Rng::fill`]); a longer one runs the eight lanes (see [`Rng::fill`]).
 ///
 /// # Examples
 ///
 /// ```
 /// let mut noise = vec![0u8; 4096];
 /// threadkit::rng::fill(&mut noise);
+/// let mut id = [0u8; 16];
+/// threadkit::rng::fill(&mut id);
 /// ```
 #[inline]
 pub fn fill(dest: &mut [u8]) {
-    with_thread(|rng| fill_bytes(rng, dest));
+    if dest.len() < LANES_MIN && LOCAL.with(|local| local.seeded.get()) != CHOSEN {
+        fill_from_block(dest);
+    } else {
+        with_thread(|rng| fill_bytes(rng, dest));
+    }
+}
+
+/// A short [`fill`] on a thread not given [`seed`]: the block's words, eight
+/// bytes each (little-endian; a last partial chunk takes a whole word),
+/// refilled as it runs out. Eight words copied cost less than eight
+/// xoshiro256++ steps, whose chain of dependent operations a 64-byte fill
+/// otherwise waits on.
+#[inline(never)]
+fn fill_from_block(dest: &mut [u8]) {
+    let mut chunks = dest.chunks_mut(8);
+    loop {
+        let done = LOCAL.with(|local| {
+            let next = local.next.get();
+            let block: &Cell<[u64]> = &local.block;
+            let words = block.as_slice_of_cells().get(next..).unwrap_or_default();
+            let mut taken = 0;
+            // Words first: `zip` takes from its first iterator first, and a
+            // chunk taken with no word left would be skipped.
+            for (word, chunk) in words.iter().zip(chunks.by_ref()) {
+                chunk.copy_from_slice(&word.get().to_le_bytes()[..chunk.len()]);
+                taken += 1;
+            }
+            local.next.set(next + taken);
+            chunks.len() == 0
+        });
+        if done {
+            return;
+        }
+        // The block is used up: refilled, its first word taken.
+        let word = draw_slow().to_le_bytes();
+        match chunks.next() {
+            Some(chunk) => chunk.copy_from_slice(&word[..chunk.len()]),
+            None => return,
+        }
+    }
 }
 
 /// Shuffles `slice` in place with the calling thread's generator.
@@ -427,7 +584,7 @@ pub fn choose<T>(slice: &[T]) -> Option<&T> {
     if slice.is_empty() {
         return None;
     }
-    slice.get(with_thread(|rng| rng.below(slice.len() as u64)) as usize)
+    slice.get(Thread.below(slice.len() as u64) as usize)
 }
 
 /// A uniformly chosen item of `iter`, or `None` if it is empty; see
@@ -475,7 +632,7 @@ pub fn choose_multiple<I: IntoIterator>(iter: I, amount: usize) -> Vec<I::Item> 
 pub fn char(range: impl RangeBounds<char>) -> char {
     // Bounds first: reading them may run user code.
     match char_bounds(&range) {
-        Some((low, high)) => with_thread(|rng| sample_char(rng, low, high)),
+        Some((low, high)) => sample_char(&mut Thread, low, high),
         None => empty_range(),
     }
 }
@@ -483,7 +640,7 @@ pub fn char(range: impl RangeBounds<char>) -> char {
 /// A uniformly chosen ASCII letter; see [`Rng::alphabetic`].
 #[inline]
 pub fn alphabetic() -> char {
-    with_thread(Rng::alphabetic)
+    sample::ascii(&mut Thread, ALPHABETIC)
 }
 
 /// A uniformly chosen ASCII letter or digit; see [`Rng::alphanumeric`].
@@ -496,19 +653,19 @@ pub fn alphabetic() -> char {
 /// ```
 #[inline]
 pub fn alphanumeric() -> char {
-    with_thread(Rng::alphanumeric)
+    sample::ascii(&mut Thread, ALPHANUMERIC)
 }
 
 /// A uniformly chosen ASCII lowercase letter.
 #[inline]
 pub fn lowercase() -> char {
-    with_thread(Rng::lowercase)
+    sample::ascii(&mut Thread, LOWERCASE)
 }
 
 /// A uniformly chosen ASCII uppercase letter.
 #[inline]
 pub fn uppercase() -> char {
-    with_thread(Rng::uppercase)
+    sample::ascii(&mut Thread, UPPERCASE)
 }
 
 /// A uniformly chosen digit of `base`; see [`Rng::digit`].
@@ -523,7 +680,7 @@ pub fn digit(base: u32) -> char {
         (1..=36).contains(&base),
         "threadkit::rng: a digit's base must be 1 to 36, not {base}"
     );
-    with_thread(|rng| rng.digit(base))
+    sample::digit(&mut Thread, base)
 }
 
 /// Seeds the calling thread's generator: from here on its sequence is the
@@ -550,6 +707,8 @@ pub fn seed(seed: u64) {
     LOCAL.with(|local| {
         store(local, s);
         local.bits.set(0);
+        // No block on a seeded thread: single draws step the state.
+        local.next.set(BLOCK);
         local.seeded.set(CHOSEN);
         local.seeds.set(local.seeds.get().wrapping_add(1));
     });
@@ -619,6 +778,135 @@ impl Drop for Restore {
                 store(local, self.rng.s);
                 local.bits.set(self.rng.bits);
             }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `f` on a thread of its own: a fresh generator.
+    fn on_a_new_thread(f: impl FnOnce() + Send + 'static) {
+        std::thread::spawn(f).join().unwrap();
+    }
+
+    #[test]
+    fn the_first_block_comes_from_lanes_expanded_from_four_draws_of_the_state() {
+        on_a_new_thread(|| {
+            // Seeds the state only.
+            with(|_| ());
+            let state = LOCAL.with(load);
+            assert_eq!(LOCAL.with(|local| local.seeded.get()), FROM_PROCESS);
+            let first = u64();
+            let mut rng = Rng::from_state(state);
+            let d = [rng.u64(), rng.u64(), rng.u64(), rng.u64()];
+            let mut lanes = lanes::expand(d);
+            let mut block = [0; BLOCK];
+            lanes::refill(&mut lanes, &mut block);
+            assert_eq!(first, block[0]);
+            // The state advanced by the four draws, and no further.
+            assert_eq!(LOCAL.with(load), rng.s);
+            assert_eq!(LOCAL.with(|local| local.lanes.get()), lanes);
+        });
+    }
+
+    #[test]
+    fn single_draws_take_the_block_in_order_then_the_lanes_next_block() {
+        on_a_new_thread(|| {
+            let first = u64();
+            let (block, mut lanes) = LOCAL.with(|local| (local.block.get(), local.lanes.get()));
+            assert_eq!(first, block[0]);
+            // Every kind of single draw takes the next word.
+            assert_eq!(u32(), (block[1] >> 32) as u32);
+            assert_eq!(f64(), unit_f64(block[2]));
+            // A power of two: Lemire's method takes the top bits, never rejects.
+            assert_eq!(range(0..1u64 << 40), block[3] >> 24);
+            for &word in &block[4..] {
+                assert_eq!(u64(), word);
+            }
+            let state = LOCAL.with(load);
+            let mut next = [0; BLOCK];
+            lanes::refill(&mut lanes, &mut next);
+            for word in next {
+                assert_eq!(u64(), word);
+            }
+            // The state is not touched by single draws.
+            assert_eq!(LOCAL.with(load), state);
+        });
+    }
+
+    #[test]
+    fn a_seeded_thread_keeps_no_block_and_steps_its_state() {
+        on_a_new_thread(|| {
+            u64();
+            seed(5);
+            let mut reference = Rng::with_seed(5);
+            for _ in 0..3 * BLOCK {
+                assert_eq!(u64(), reference.u64());
+                assert_eq!(LOCAL.with(|local| local.next.get()), BLOCK);
+            }
+            assert_eq!(LOCAL.with(load), reference.s);
+        });
+    }
+
+    #[test]
+    fn a_short_fill_takes_the_blocks_words_across_a_refill() {
+        on_a_new_thread(|| {
+            u64();
+            for _ in 0..BLOCK - 4 {
+                u64();
+            }
+            // Three words left: a 45-byte fill (six words) takes them, then
+            // three of the next block (the last one's first five bytes).
+            let (block, mut lanes) = LOCAL.with(|local| (local.block.get(), local.lanes.get()));
+            let mut next = [0; BLOCK];
+            lanes::refill(&mut lanes, &mut next);
+            let mut bytes = [0u8; 45];
+            fill(&mut bytes);
+            let expected: Vec<u8> = block[BLOCK - 3..]
+                .iter()
+                .chain(&next[..3])
+                .flat_map(|word| word.to_le_bytes())
+                .take(45)
+                .collect();
+            assert_eq!(bytes[..], expected[..]);
+            assert_eq!(u64(), next[3]);
+            // A fill of a whole number of words that ends the block.
+            let mut rest = vec![0u8; 8 * (BLOCK - 4)];
+            fill(&mut rest);
+            assert_eq!(rest[rest.len() - 8..], next[BLOCK - 1].to_le_bytes());
+            assert_eq!(LOCAL.with(|local| local.next.get()), BLOCK);
+        });
+    }
+
+    #[test]
+    fn a_seeded_threads_fill_is_the_owned_generators() {
+        on_a_new_thread(|| {
+            for len in [0, 5, 64, 1000, 1024, 5000] {
+                seed(len as u64);
+                let mut ours = vec![0u8; len];
+                fill(&mut ours);
+                let mut owned = vec![0u8; len];
+                let mut reference = Rng::with_seed(len as u64);
+                reference.fill(&mut owned);
+                assert_eq!(ours, owned, "{len} bytes");
+                assert_eq!(u64(), reference.u64());
+            }
+        });
+    }
+
+    #[test]
+    fn fill_and_shuffle_leave_the_block_alone() {
+        on_a_new_thread(|| {
+            u64();
+            let block = LOCAL.with(|local| local.block.get());
+            let mut bytes = [0u8; LANES_MIN];
+            fill(&mut bytes);
+            let mut items = [1, 2, 3, 4, 5];
+            shuffle(&mut items);
+            let _ = fork();
+            assert_eq!(u64(), block[1]);
         });
     }
 }

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! The free functions use the calling thread's generator: no lock, no
-//! reference count, one thread-local read and write. [`Rng`] is the same
+//! reference count; a single draw is an index, a word and the index stored
+//! back (see [Single draws](#single-draws)). [`Rng`] is the same
 //! generator as a value, for reproducible streams (`Rng::with_seed`) or
 //! independent ones (`Rng::new`, `Rng::fork`). Beside numbers, both offer
 //! what `fastrand` users look for: [`char()`], [`alphabetic`],
@@ -36,7 +37,11 @@
 //! 2<sup>256</sup> − 1. Its authors report that it passes BigCrush and
 //! PractRand to 32 TB with no failures, and it is the generator of `rand`'s
 //! `SmallRng` on 64-bit targets. `fastrand`'s wyrand is smaller but has 64
-//! bits of state and fails a 64-bit collision test (wyhash issue #130).
+//! bits of state and fails a 64-bit collision test (wyhash issue #130;
+//! fastrand issue #128, where a 192-bit replacement is proposed). A wyrand
+//! draw is a multiply and an add with nothing to load but one word, so an
+//! owned `fastrand::Rng` in a register beats an owned [`Rng`] on raw `u64`s;
+//! the crate keeps xoshiro256++ for a stream that passes.
 //!
 //! **It is not cryptographically secure**: its output reveals its state. Do
 //! not use it for keys, tokens, nonces or anything an attacker must not
@@ -62,21 +67,51 @@
 //! numbers: the first time a thread seeds its generator, a `pthread_atfork`
 //! handler is registered (once per process), and in the child it discards
 //! the process seed and makes the forking thread's generator (the only one
-//! the child has) reseed on its next draw, `bool`'s cached bits included.
+//! the child has) reseed on its next draw: its state, its lanes, `bool`'s
+//! cached bits and the block of single draws, whose words the parent may
+//! still hand out, are all discarded.
 //! A thread whose stream was chosen with [`seed`] keeps it in the child:
 //! a reproducible run stays reproducible. An owned [`Rng`] is a value and is
 //! copied as it is. The draws pay nothing for this. (Under Miri, which has
 //! no `fork`, the handler is not registered.)
 //!
-//! # Streams and the 0.3 changes
+//! # Single draws
+//!
+//! A thread's single draws ([`u64()`], [`u32()`], [`f64()`], [`range`],
+//! [`choose`], [`char()`] and the letters, [`bool()`] once per 63 calls, and
+//! [`fill`](fn@fill) shorter than 1 KiB) take the next word of a per-thread
+//! block of 64, which eight xoshiro256++ lanes refill with SIMD (AVX2 when
+//! the CPU has it, NEON on aarch64; see [`Rng::fill`]). The draw is an
+//! index load, a comparison, a load and a store, seven instructions at a
+//! call site; the four words of the xoshiro256++ state, which a loop of
+//! draws would otherwise load and store around every draw, are touched once
+//! per block. The lanes are seeded on the thread's first single draw from
+//! four draws of its state. The block and the lanes take 768 bytes of each
+//! thread's thread-local storage.
+//!
+//! A thread given [`seed`] keeps no block: each single draw is the next
+//! output of its state, out of line, so that its sequence stays
+//! `Rng::with_seed`'s (a slower draw: for reproducible speed, draw from an
+//! owned [`Rng`], or inside [`with`]).
+//!
+//! # Fill
+//!
+//! [`Rng::fill`] and [`fill`](fn@fill) of 1 KiB or more take four draws and
+//! run eight xoshiro256++ lanes seeded from them, with SIMD where the CPU
+//! has it; the bytes depend on the state and the length only, never on the
+//! CPU. Shorter fills take one draw per eight bytes (on an unseeded thread,
+//! from the block).
+//!
+//! # Streams and their changes
 //!
 //! `Rng::with_seed(s)` and a thread after `rng::seed(s)` produce the same
 //! sequence for every operation, on every platform (`tests/rng.rs` pins
-//! values). 0.3 changed two streams: [`shuffle`](fn@shuffle) draws its indices in
-//! batches (see [`Rng::shuffle`]), so a seed gives different permutations
-//! than in 0.2, and [`bool()`] hands out 63 bits of one draw before drawing
-//! again, so a seed gives different `bool`s. `u64`, the integer, float and
-//! range draws, `fill` and `choose` are unchanged.
+//! values). 0.5 changed two streams: fills of 1 KiB or more come from the
+//! lanes (a seed gives other bytes than in 0.4; shorter fills are
+//! unchanged), and an unseeded thread's single draws come from the block
+//! (no seed reproduces those). 0.3 changed two: [`shuffle`](fn@shuffle)
+//! draws its indices in batches (see [`Rng::shuffle`]), and [`bool()`] hands
+//! out 63 bits of one draw before drawing again.
 //!
 //! # Reentrancy and teardown
 //!
@@ -95,7 +130,9 @@
 //! [xoshiro256++]: https://prng.di.unimi.it/
 
 mod batched;
+mod fill;
 mod generator;
+mod lanes;
 mod local;
 mod sample;
 

@@ -192,7 +192,7 @@ impl Rng {
     /// ```
     #[inline]
     pub fn alphabetic(&mut self) -> char {
-        self.ascii(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        self.ascii(ALPHABETIC)
     }
 
     /// A uniformly chosen ASCII letter or digit.
@@ -206,19 +206,19 @@ impl Rng {
     /// ```
     #[inline]
     pub fn alphanumeric(&mut self) -> char {
-        self.ascii(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        self.ascii(ALPHANUMERIC)
     }
 
     /// A uniformly chosen ASCII lowercase letter.
     #[inline]
     pub fn lowercase(&mut self) -> char {
-        self.ascii(b"abcdefghijklmnopqrstuvwxyz")
+        self.ascii(LOWERCASE)
     }
 
     /// A uniformly chosen ASCII uppercase letter.
     #[inline]
     pub fn uppercase(&mut self) -> char {
-        self.ascii(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        self.ascii(UPPERCASE)
     }
 
     /// A uniformly chosen digit of `base`: `0`–`9`, then `a`–`z`.
@@ -241,18 +241,40 @@ impl Rng {
             (1..=36).contains(&base),
             "threadkit::rng: a digit's base must be 1 to 36, not {base}"
         );
-        let digit = self.below_u32(base) as u8;
-        char::from(if digit < 10 {
-            b'0' + digit
-        } else {
-            b'a' + digit - 10
-        })
+        digit(self, base)
     }
 
     #[inline]
     fn ascii(&mut self, chars: &[u8]) -> char {
-        char::from(chars[self.below_u32(chars.len() as u32) as usize])
+        ascii(self, chars)
     }
+}
+
+/// The letters [`Rng::alphabetic`] chooses from.
+pub(super) const ALPHABETIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// The letters and digits [`Rng::alphanumeric`] chooses from.
+pub(super) const ALPHANUMERIC: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+/// The letters [`Rng::lowercase`] chooses from.
+pub(super) const LOWERCASE: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+/// The letters [`Rng::uppercase`] chooses from.
+pub(super) const UPPERCASE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// A uniformly chosen byte of `chars` (not empty, ASCII) as a `char`.
+#[inline]
+pub(super) fn ascii<D: Draw>(rng: &mut D, chars: &[u8]) -> char {
+    char::from(chars[rng.below_u32(chars.len() as u32) as usize])
+}
+
+/// A uniformly chosen digit of `base` (1 to 36, checked by the caller).
+#[inline]
+pub(super) fn digit<D: Draw>(rng: &mut D, base: u32) -> char {
+    let digit = rng.below_u32(base) as u8;
+    char::from(if digit < 10 {
+        b'0' + digit
+    } else {
+        b'a' + digit - 10
+    })
 }
 
 /// The inclusive bounds of `range`, or `None` if it is empty.
@@ -303,7 +325,7 @@ pub(super) fn char_bounds(range: &impl RangeBounds<char>) -> Option<(char, char)
 
 /// A uniform `char` in `low..=high`: a uniform scalar in the range with the
 /// surrogate gap closed up, then mapped back across it.
-pub(super) fn sample_char(rng: &mut Rng, low: char, high: char) -> char {
+pub(super) fn sample_char<D: Draw>(rng: &mut D, low: char, high: char) -> char {
     let (low, high) = (low as u32, high as u32);
     let gap = if low < SURROGATES.0 && high >= SURROGATES.0 {
         SURROGATES.1
@@ -319,6 +341,104 @@ pub(super) fn sample_char(rng: &mut Rng, low: char, high: char) -> char {
 
 mod sealed {
     pub trait Sealed {}
+
+    /// A source of uniformly distributed words: an owned [`Rng`](super::Rng),
+    /// or the calling thread's generator, whose single draws come from a
+    /// block (`local.rs`). What the samplers of this file take, so the two
+    /// sample alike.
+    pub trait Draw {
+        /// The next word.
+        fn u64(&mut self) -> u64;
+
+        /// The upper half of the next word.
+        #[inline]
+        fn u32(&mut self) -> u32 {
+            (self.u64() >> 32) as u32
+        }
+
+        /// Uniform in `0..n` for `n > 0` (Lemire's method, 64-bit).
+        #[inline]
+        fn below(&mut self, n: u64) -> u64 {
+            let m = u128::from(self.u64()) * u128::from(n);
+            // `lo < n` is the only case that can be biased (probability
+            // n / 2^64): then the exact threshold, a division, out of line.
+            if (m as u64) < n {
+                return super::below_rare(self, n, m);
+            }
+            (m >> 64) as u64
+        }
+
+        /// Uniform in `0..n` for `n > 0` (Lemire's method, 32-bit).
+        #[inline]
+        fn below_u32(&mut self, n: u32) -> u32 {
+            let m = u64::from(self.u32()) * u64::from(n);
+            if (m as u32) < n {
+                return super::below_u32_rare(self, n, m);
+            }
+            (m >> 32) as u32
+        }
+
+        /// Uniform in `0..n` for `n > 0`, 128-bit (bitmask rejection: fewer
+        /// than two draws of 128 bits on average).
+        fn below_u128(&mut self, n: u128) -> u128 {
+            let mask = u128::MAX >> (n - 1).leading_zeros().min(127);
+            loop {
+                let x = self.u128() & mask;
+                if x < n {
+                    return x;
+                }
+            }
+        }
+
+        /// Two words, the first the upper half.
+        fn u128(&mut self) -> u128 {
+            u128::from(self.u64()) << 64 | u128::from(self.u64())
+        }
+    }
+}
+
+pub(super) use sealed::Draw;
+
+/// An owned generator's draws, with its own `below`s: their rare paths take
+/// the state by value (see `below_rare` in `generator.rs`).
+impl Draw for Rng {
+    #[inline]
+    fn u64(&mut self) -> u64 {
+        Rng::u64(self)
+    }
+
+    #[inline]
+    fn below(&mut self, n: u64) -> u64 {
+        Rng::below(self, n)
+    }
+
+    #[inline]
+    fn below_u32(&mut self, n: u32) -> u32 {
+        Rng::below_u32(self, n)
+    }
+}
+
+/// The rest of [`Draw::below`] when the first draw's low word is below `n`:
+/// reject below `2^64 mod n` and draw again.
+#[cold]
+#[inline(never)]
+fn below_rare<D: Draw + ?Sized>(draw: &mut D, n: u64, mut m: u128) -> u64 {
+    let threshold = n.wrapping_neg() % n;
+    while (m as u64) < threshold {
+        m = u128::from(draw.u64()) * u128::from(n);
+    }
+    (m >> 64) as u64
+}
+
+/// [`below_rare`] for [`Draw::below_u32`].
+#[cold]
+#[inline(never)]
+fn below_u32_rare<D: Draw + ?Sized>(draw: &mut D, n: u32, mut m: u64) -> u32 {
+    let threshold = n.wrapping_neg() % n;
+    while (m as u32) < threshold {
+        m = u64::from(draw.u32()) * u64::from(n);
+    }
+    (m >> 32) as u32
 }
 
 /// The primitive integer types [`Rng::range`] samples: all of them.
@@ -335,7 +455,7 @@ pub trait RangeInt: Copy + PartialOrd + sealed::Sealed {
     fn checked_prev(self) -> Option<Self>;
     /// A uniform value in `low..=high` (`low <= high`).
     #[doc(hidden)]
-    fn sample(rng: &mut Rng, low: Self, high: Self) -> Self;
+    fn sample<D: sealed::Draw>(rng: &mut D, low: Self, high: Self) -> Self;
 }
 
 macro_rules! range_int {
@@ -357,7 +477,7 @@ macro_rules! range_int {
             }
 
             #[inline]
-            fn sample(rng: &mut Rng, low: $t, high: $t) -> $t {
+            fn sample<D: Draw>(rng: &mut D, low: $t, high: $t) -> $t {
                 // Work on the unsigned distance from `low`: two's complement
                 // makes this right for signed types too.
                 let span = (high as $unsigned).wrapping_sub(low as $unsigned);

@@ -4,6 +4,9 @@
 //! Prints ns per operation and the ratio threadkit / peer (below 1:
 //! threadkit is faster), with the CPU model.
 
+// `rng_op!`'s operations do not all use the state they are given.
+#![allow(unused_variables, unused_mut)]
+
 use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,16 +80,6 @@ fn hand_loop_1000(n: u64) {
     }
 }
 
-#[inline(never)]
-fn rng_u64_call() -> u64 {
-    threadkit::rng::u64()
-}
-
-#[inline(never)]
-fn fastrand_u64_call() -> u64 {
-    fastrand::u64(..)
-}
-
 /// ns per operation of `f`, which does `N` operations.
 fn time(f: &dyn Fn()) -> f64 {
     let start = Instant::now();
@@ -144,50 +137,201 @@ fn main() {
         "hand-written TLS + batch",
         &|| (0..N).for_each(|_| hand_call()),
     );
-    compare(
-        "`rng::range(0..1000)`, summing loop",
-        &|| {
-            black_box(
-                (0..N)
-                    .map(|_| threadkit::rng::range(0..1000u64))
-                    .sum::<u64>(),
-            );
-        },
-        "fastrand",
-        &|| {
-            black_box((0..N).map(|_| fastrand::u64(0..1000)).sum::<u64>());
-        },
+    rng_rows();
+}
+
+/// `ours` against `peer` and `rand`, rounds alternating which goes first,
+/// for `rng`: ns per operation of each, and the two ratios.
+fn compare3(name: &str, n: u64, cases: [&dyn Fn(u64); 3]) {
+    let mut best = [f64::MAX; 3];
+    for round in 0..ROUNDS {
+        let order: [usize; 3] = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        for i in order {
+            let start = Instant::now();
+            cases[i](n);
+            best[i] = best[i].min(start.elapsed().as_nanos() as f64 / n as f64);
+        }
+    }
+    let [ours, fast, rand] = best;
+    println!(
+        "| {name} | {ours:.3} | {fast:.3} | {rand:.3} | {:.2} | {:.2} |",
+        ours / fast,
+        ours / rand
     );
-    compare(
-        "`rng::u64()`, summing loop",
-        &|| {
-            black_box(
-                (0..N)
-                    .map(|_| threadkit::rng::u64())
-                    .fold(0u64, u64::wrapping_add),
-            );
-        },
-        "fastrand",
-        &|| {
-            black_box(
-                (0..N)
-                    .map(|_| fastrand::u64(..))
-                    .fold(0u64, u64::wrapping_add),
-            );
-        },
-    );
-    compare(
-        "`rng::u64()`, call site",
-        &|| {
-            (0..N).for_each(|_| {
-                black_box(rng_u64_call());
-            })
-        },
-        "fastrand",
-        &|| {
-            (0..N).for_each(|_| {
-                black_box(fastrand_u64_call());
-            })
-        },
-    );
+}
+
+/// One operation of `rng`, of fastrand and of `rand` (a `rand::rng()`
+/// handle fetched once per timed run), in the two patterns: a loop that
+/// sums (or otherwise folds) the results and `black_box`es them once after
+/// it, and a non-inlined function per operation, called in a loop with a
+/// `black_box` on each result.
+macro_rules! rng_op {
+    ($name:literal, $n:expr, $init:expr,
+     |$a:ident| threadkit: $ours:expr, fastrand: $fast:expr,
+     rand: |$r:ident| $rand:expr $(,)?) => {{
+        #[inline(never)]
+        fn ours_call($a: &mut State) -> u64 {
+            $ours
+        }
+        #[inline(never)]
+        fn fast_call($a: &mut State) -> u64 {
+            $fast
+        }
+        #[inline(never)]
+        fn rand_call($r: &mut rand::rngs::ThreadRng, $a: &mut State) -> u64 {
+            $rand
+        }
+        compare3(
+            concat!($name, ", loop"),
+            $n,
+            [
+                &|n| {
+                    let mut $a: State = $init;
+                    let mut sum = 0u64;
+                    for _ in 0..n {
+                        sum = sum.wrapping_add($ours);
+                    }
+                    black_box((sum, &$a));
+                },
+                &|n| {
+                    let mut $a: State = $init;
+                    let mut sum = 0u64;
+                    for _ in 0..n {
+                        sum = sum.wrapping_add($fast);
+                    }
+                    black_box((sum, &$a));
+                },
+                &|n| {
+                    let mut handle = rand::rng();
+                    let $r = &mut handle;
+                    let mut $a: State = $init;
+                    let mut sum = 0u64;
+                    for _ in 0..n {
+                        sum = sum.wrapping_add($rand);
+                    }
+                    black_box((sum, &$a));
+                },
+            ],
+        );
+        compare3(
+            concat!($name, ", call site"),
+            $n,
+            [
+                &|n| {
+                    let mut a: State = $init;
+                    for _ in 0..n {
+                        black_box(ours_call(&mut a));
+                    }
+                },
+                &|n| {
+                    let mut a: State = $init;
+                    for _ in 0..n {
+                        black_box(fast_call(&mut a));
+                    }
+                },
+                &|n| {
+                    let mut r = rand::rng();
+                    let mut a: State = $init;
+                    for _ in 0..n {
+                        black_box(rand_call(&mut r, &mut a));
+                    }
+                },
+            ],
+        );
+    }};
+}
+
+/// What an operation works on, made before its timing: a local array or a
+/// vector.
+#[derive(Clone)]
+enum State {
+    None,
+    Ten([u32; 10]),
+    Hundred([u64; 100]),
+    Bytes64([u8; 64]),
+    Vec32(Vec<u32>),
+    Bytes(Vec<u8>),
+}
+
+impl State {
+    fn ten(&mut self) -> &mut [u32; 10] {
+        match self {
+            State::Ten(a) => a,
+            _ => unreachable!(),
+        }
+    }
+    fn hundred(&self) -> &[u64; 100] {
+        match self {
+            State::Hundred(a) => a,
+            _ => unreachable!(),
+        }
+    }
+    fn bytes64(&mut self) -> &mut [u8; 64] {
+        match self {
+            State::Bytes64(a) => a,
+            _ => unreachable!(),
+        }
+    }
+    fn vec32(&mut self) -> &mut Vec<u32> {
+        match self {
+            State::Vec32(v) => v,
+            _ => unreachable!(),
+        }
+    }
+    fn bytes(&mut self) -> &mut Vec<u8> {
+        match self {
+            State::Bytes(v) => v,
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn rng_rows() {
+    use rand::seq::{IndexedRandom as _, SliceRandom as _};
+    use rand::{Rng as _, RngExt as _};
+    use threadkit::rng;
+
+    println!("\n## `rng`: threadkit, fastrand and `rand` (a `rand::rng()` handle per run)\n");
+    println!("| case | threadkit | fastrand | rand | threadkit / fastrand | threadkit / rand |");
+    println!("|---|---|---|---|---|---|");
+    rng_op!("`u64()`", N, State::None, |a|
+        threadkit: rng::u64(), fastrand: fastrand::u64(..), rand: |r| r.next_u64());
+    rng_op!("`u32()`", N, State::None, |a|
+        threadkit: rng::u32() as u64, fastrand: fastrand::u32(..) as u64, rand: |r| r.next_u32() as u64);
+    rng_op!("`range(0..1000)`", N, State::None, |a|
+        threadkit: rng::range(0..1000u64), fastrand: fastrand::u64(0..1000),
+        rand: |r| r.random_range(0..1000u64));
+    rng_op!("`range(0..2^40+7)`", N, State::None, |a|
+        threadkit: rng::range(0..(1u64 << 40) + 7), fastrand: fastrand::u64(0..(1 << 40) + 7),
+        rand: |r| r.random_range(0..(1u64 << 40) + 7));
+    rng_op!("`f64()`", N, State::None, |a|
+        threadkit: rng::f64().to_bits(), fastrand: fastrand::f64().to_bits(),
+        rand: |r| r.random::<f64>().to_bits());
+    rng_op!("`bool()`", N, State::None, |a|
+        threadkit: rng::bool() as u64, fastrand: fastrand::bool() as u64,
+        rand: |r| r.random::<bool>() as u64);
+    rng_op!("`choose` of 100", N, State::Hundred(std::array::from_fn(|i| i as u64)), |a|
+        threadkit: *rng::choose(a.hundred()).unwrap(),
+        fastrand: *fastrand::choice(a.hundred()).unwrap(),
+        rand: |r| *a.hundred().choose(r).unwrap());
+    rng_op!("`shuffle` of 10", N / 10, State::Ten(std::array::from_fn(|i| i as u32)), |a|
+        threadkit: { rng::shuffle(a.ten()); a.ten()[0] as u64 },
+        fastrand: { fastrand::shuffle(a.ten()); a.ten()[0] as u64 },
+        rand: |r| { a.ten().shuffle(r); a.ten()[0] as u64 });
+    rng_op!("`shuffle` of 1 M", 20, State::Vec32((0..1_000_000).collect()), |a|
+        threadkit: { rng::shuffle(a.vec32()); a.vec32()[0] as u64 },
+        fastrand: { fastrand::shuffle(a.vec32()); a.vec32()[0] as u64 },
+        rand: |r| { a.vec32().shuffle(r); a.vec32()[0] as u64 });
+    rng_op!("`fill` 64 B (local array)", N / 8, State::Bytes64([0; 64]), |a|
+        threadkit: { rng::fill(a.bytes64()); a.bytes64()[63] as u64 },
+        fastrand: { fastrand::fill(a.bytes64()); a.bytes64()[63] as u64 },
+        rand: |r| { r.fill_bytes(a.bytes64()); a.bytes64()[63] as u64 });
+    rng_op!("`fill` 4 KiB", N / 500, State::Bytes(vec![0; 4096]), |a|
+        threadkit: { rng::fill(a.bytes()); a.bytes()[4095] as u64 },
+        fastrand: { fastrand::fill(a.bytes()); a.bytes()[4095] as u64 },
+        rand: |r| { r.fill_bytes(a.bytes()); a.bytes()[4095] as u64 });
+    rng_op!("`fill` 1 MiB", 200, State::Bytes(vec![0; 1 << 20]), |a|
+        threadkit: { rng::fill(a.bytes()); a.bytes()[0] as u64 },
+        fastrand: { fastrand::fill(a.bytes()); a.bytes()[0] as u64 },
+        rand: |r| { r.fill_bytes(a.bytes()); a.bytes()[0] as u64 });
 }
