@@ -510,45 +510,64 @@ pub fn try_range<T: RangeInt>(range: impl RangeBounds<T>) -> Option<T> {
 /// ```
 #[inline]
 pub fn fill(dest: &mut [u8]) {
-    if dest.len() < LANES_MIN && LOCAL.with(|local| local.seeded.get()) != CHOSEN {
-        fill_from_block(dest);
-    } else {
-        with_thread(|rng| fill_bytes(rng, dest));
+    if dest.len() >= LANES_MIN {
+        return with_thread(|rng| fill_bytes(rng, dest));
+    }
+    // The words it needs, if the block has them (never on a seeded thread,
+    // whose block stays empty): inlined, so that a fill of a length the
+    // caller's code fixes is a few moves.
+    let words = dest.len().div_ceil(8);
+    let done = LOCAL.with(|local| {
+        let next = local.next.get();
+        let block: &Cell<[u64]> = &local.block;
+        let Some(cells) = block.as_slice_of_cells().get(next..next + words) else {
+            return false;
+        };
+        for (chunk, word) in dest.chunks_mut(8).zip(cells) {
+            chunk.copy_from_slice(&word.get().to_le_bytes()[..chunk.len()]);
+        }
+        local.next.set(next + words);
+        true
+    });
+    if !done {
+        fill_short(dest);
     }
 }
 
-/// A short [`fill`] on a thread not given [`seed`]: the block's words, eight
-/// bytes each (little-endian; a last partial chunk takes a whole word),
-/// refilled as it runs out. Eight words copied cost less than eight
-/// xoshiro256++ steps, whose chain of dependent operations a 64-byte fill
-/// otherwise waits on.
+/// A [`fill`] shorter than 1 KiB that the block cannot serve whole: on a
+/// thread given [`seed`], one draw of the state per eight bytes, as
+/// [`Rng::fill`]; otherwise the block's words, eight bytes each
+/// (little-endian; a last partial chunk takes a whole word), refilled as it
+/// runs out. Eight words copied cost less than eight xoshiro256++ steps,
+/// whose chain of dependent operations a 64-byte fill otherwise waits on.
 #[inline(never)]
-fn fill_from_block(dest: &mut [u8]) {
-    let mut chunks = dest.chunks_mut(8);
-    loop {
-        let done = LOCAL.with(|local| {
+fn fill_short(dest: &mut [u8]) {
+    if LOCAL.with(|local| local.seeded.get()) == CHOSEN {
+        return with_thread(|rng| fill_bytes(rng, dest));
+    }
+    let mut chunks = dest.chunks_exact_mut(8);
+    while chunks.len() != 0 {
+        LOCAL.with(|local| {
             let next = local.next.get();
             let block: &Cell<[u64]> = &local.block;
             let words = block.as_slice_of_cells().get(next..).unwrap_or_default();
-            let mut taken = 0;
             // Words first: `zip` takes from its first iterator first, and a
             // chunk taken with no word left would be skipped.
+            let mut taken = 0;
             for (word, chunk) in words.iter().zip(chunks.by_ref()) {
-                chunk.copy_from_slice(&word.get().to_le_bytes()[..chunk.len()]);
+                chunk.copy_from_slice(&word.get().to_le_bytes());
                 taken += 1;
             }
             local.next.set(next + taken);
-            chunks.len() == 0
         });
-        if done {
-            return;
+        // Chunks left: the block is used up. Refilled, its first word taken.
+        if let Some(chunk) = chunks.next() {
+            chunk.copy_from_slice(&draw_slow().to_le_bytes());
         }
-        // The block is used up: refilled, its first word taken.
-        let word = draw_slow().to_le_bytes();
-        match chunks.next() {
-            Some(chunk) => chunk.copy_from_slice(&word[..chunk.len()]),
-            None => return,
-        }
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        rest.copy_from_slice(&draw().to_le_bytes()[..rest.len()]);
     }
 }
 
