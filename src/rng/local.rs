@@ -20,10 +20,12 @@
 //!   on every draw (the caller's loop holds a call the compiler cannot see
 //!   into, so they stay in memory), are touched once per 64 draws.
 //!
-//! A thread given [`seed`] keeps no block: every single draw is the next
-//! output of its xoshiro256++ state, out of line, so that its sequence is
-//! `Rng::with_seed`'s for every mix of operations. A child process after
-//! `fork` discards the block it inherited (see the module documentation).
+//! A thread given [`seed`] fills its block's last 16 words with its state's
+//! next outputs instead, so that its sequence is `Rng::with_seed`'s for
+//! every mix of operations: a function that uses the state first steps it
+//! past the words the single draws took (at most 16 steps) and empties the
+//! block. A child process after `fork` discards the block it inherited from
+//! an unseeded thread (see the module documentation).
 
 use std::cell::Cell;
 use std::ops::RangeBounds;
@@ -37,16 +39,30 @@ use super::sample::{
 };
 use crate::sync::{AtomicU64, Ordering};
 
-/// The thread has not drawn yet, or forked since it was seeded (`seeded`).
-const UNSEEDED: u8 = 0;
+// What `seeded` says. Bit 2 set: the state must be prepared (seeded, or
+// brought level with the block) before a function uses it.
+
 /// The state seeded from the process seed, the lanes not yet: reseeded in
 /// a child after `fork`.
 const FROM_PROCESS: u8 = 1;
-/// Seeded by [`seed`]: keeps its stream across `fork`; no block.
+/// Seeded by [`seed`], the block empty. A seeded thread keeps its stream
+/// across `fork`.
 const CHOSEN: u8 = 2;
 /// The state and the lanes seeded from the process seed: reseeded in a
 /// child after `fork`.
 const BUFFERED: u8 = 3;
+/// The bit of the two values below.
+const PREPARE: u8 = 4;
+/// The thread has not drawn yet, or forked since it was seeded.
+const UNSEEDED: u8 = 4;
+/// Seeded by [`seed`], the block's last [`CHOSEN_WORDS`] words the state's
+/// next outputs: the state fields hold the state before the first of them,
+/// the block's first four words (unused) the state after the last.
+const CHOSEN_BLOCK: u8 = 6;
+
+/// How many of the state's outputs a seeded thread's block holds: a
+/// function that needs the state replays at most this many steps.
+const CHOSEN_WORDS: usize = 16;
 
 /// One thread's generator.
 ///
@@ -72,7 +88,7 @@ pub(super) struct Local {
     /// over a seed made inside it.
     seeds: Cell<u64>,
     s2: Cell<u64>,
-    /// `UNSEEDED`, `FROM_PROCESS`, `CHOSEN` or `BUFFERED`.
+    /// `UNSEEDED`, `FROM_PROCESS`, `BUFFERED`, `CHOSEN` or `CHOSEN_BLOCK`.
     seeded: Cell<u8>,
     s3: Cell<u64>,
 }
@@ -114,15 +130,56 @@ fn store(local: &Local, [s0, s1, s2, s3]: [u64; 4]) {
     local.s3.set(s3);
 }
 
-/// Seeds the calling thread's generator from the process seed, if it has not
-/// been seeded.
+/// Makes the state fields the calling thread's generator, for a function
+/// that uses the state: seeds it from the process seed if it has not been
+/// seeded; on a seeded thread with words in its block, steps the state past
+/// the words taken and empties the block, so that the function continues
+/// `Rng::with_seed`'s sequence where the single draws left it.
 #[inline(always)]
 fn ensure_seeded() {
-    if LOCAL.with(|local| local.seeded.get()) == UNSEEDED {
-        let s = thread_seed();
-        // Set here, not in the cold call, so the caller sees it set.
-        LOCAL.with(|local| seed_from_process(local, s));
+    if LOCAL.with(|local| local.seeded.get()) & PREPARE != 0 {
+        prepare();
     }
+}
+
+/// [`ensure_seeded`]'s work, out of line.
+#[cold]
+#[inline(never)]
+fn prepare() {
+    match LOCAL.with(|local| local.seeded.get()) {
+        UNSEEDED => {
+            let s = thread_seed();
+            LOCAL.with(|local| seed_from_process(local, s));
+        }
+        CHOSEN_BLOCK => LOCAL.with(|local| {
+            let taken = local.next.get() - (BLOCK - CHOSEN_WORDS);
+            let s = if taken == CHOSEN_WORDS {
+                end_of_block(local)
+            } else {
+                let mut rng = Rng::from_state(load(local));
+                for _ in 0..taken {
+                    rng.u64();
+                }
+                rng.s
+            };
+            store(local, s);
+            local.next.set(BLOCK);
+            local.seeded.set(CHOSEN);
+        }),
+        _ => {}
+    }
+}
+
+/// On a seeded thread with a block, the state after its words.
+fn end_of_block(local: &Local) -> [u64; 4] {
+    let block: &Cell<[u64]> = &local.block;
+    let words = block.as_slice_of_cells();
+    [
+        words[0].get(),
+        words[1].get(),
+        words[2].get(),
+        words[3].get(),
+    ]
 }
 
 /// The state `s` from the process seed, a fresh start.
@@ -155,7 +212,8 @@ fn draw() -> u64 {
 /// A single draw with the block used up: seeds the thread if it must, then
 /// refills the block from the lanes (expanding them from the state the
 /// first time) and takes its first word; or, on a thread given [`seed`],
-/// steps the state.
+/// fills the block's last [`CHOSEN_WORDS`] words with the state's next
+/// outputs.
 #[cold]
 #[inline(never)]
 fn draw_slow() -> u64 {
@@ -166,10 +224,23 @@ fn draw_slow() -> u64 {
     LOCAL.with(|local| {
         let mut rng = Rng::from_state(load(local));
         match local.seeded.get() {
-            CHOSEN => {
-                let word = rng.u64();
-                store(local, rng.s);
-                return word;
+            mode @ (CHOSEN | CHOSEN_BLOCK) => {
+                if mode == CHOSEN_BLOCK {
+                    rng = Rng::from_state(end_of_block(local));
+                    store(local, rng.s);
+                }
+                let first = BLOCK - CHOSEN_WORDS;
+                let block: &Cell<[u64]> = &local.block;
+                let words = block.as_slice_of_cells();
+                for word in &words[first..] {
+                    word.set(rng.u64());
+                }
+                for (word, s) in words.iter().zip(rng.s) {
+                    word.set(s);
+                }
+                local.seeded.set(CHOSEN_BLOCK);
+                local.next.set(first + 1);
+                return words[first].get();
             }
             FROM_PROCESS => {
                 let d = [rng.u64(), rng.u64(), rng.u64(), rng.u64()];
@@ -497,8 +568,9 @@ pub fn try_range<T: RangeInt>(range: impl RangeBounds<T>) -> Option<T> {
 /// for secrets: see the [module documentation](crate::rng)).
 ///
 /// A fill shorter than 1 KiB takes its words from the block the single
-/// draws use (on a thread given [`seed`], from the state, as
-/// [`Rng::fill`]); a longer one runs the eight lanes (see [`Rng::fill`]).
+/// draws use (on a thread given [`seed`], the state's outputs, as
+/// [`Rng::fill`] writes them); a longer one runs the eight lanes (see
+/// [`Rng::fill`]).
 ///
 /// # Examples
 ///
@@ -534,17 +606,14 @@ pub fn fill(dest: &mut [u8]) {
     }
 }
 
-/// A [`fill`] shorter than 1 KiB that the block cannot serve whole: on a
-/// thread given [`seed`], one draw of the state per eight bytes, as
-/// [`Rng::fill`]; otherwise the block's words, eight bytes each
-/// (little-endian; a last partial chunk takes a whole word), refilled as it
-/// runs out. Eight words copied cost less than eight xoshiro256++ steps,
-/// whose chain of dependent operations a 64-byte fill otherwise waits on.
+/// A [`fill`] shorter than 1 KiB that the block cannot serve whole: the
+/// block's words, eight bytes each (little-endian; a last partial chunk
+/// takes a whole word), refilled as it runs out. On a thread given [`seed`]
+/// these are the state's outputs in order, as [`Rng::fill`] writes them.
+/// Eight words copied cost less than eight xoshiro256++ steps, whose chain
+/// of dependent operations a 64-byte fill otherwise waits on.
 #[inline(never)]
 fn fill_short(dest: &mut [u8]) {
-    if LOCAL.with(|local| local.seeded.get()) == CHOSEN {
-        return with_thread(|rng| fill_bytes(rng, dest));
-    }
     let mut chunks = dest.chunks_exact_mut(8);
     while chunks.len() != 0 {
         LOCAL.with(|local| {
@@ -796,6 +865,12 @@ impl Drop for Restore {
             if local.seeds.get() == self.seeds {
                 store(local, self.rng.s);
                 local.bits.set(self.rng.bits);
+                // Words a seeded thread's nested draws put in the block
+                // come from the nested stream: not the outer one's.
+                if local.seeded.get() == CHOSEN_BLOCK {
+                    local.next.set(BLOCK);
+                    local.seeded.set(CHOSEN);
+                }
             }
         });
     }
@@ -856,16 +931,38 @@ mod tests {
     }
 
     #[test]
-    fn a_seeded_thread_keeps_no_block_and_steps_its_state() {
+    fn a_seeded_thread_buffers_its_states_outputs_and_brings_the_state_level() {
         on_a_new_thread(|| {
             u64();
             seed(5);
+            assert_eq!(LOCAL.with(|local| local.next.get()), BLOCK);
             let mut reference = Rng::with_seed(5);
-            for _ in 0..3 * BLOCK {
-                assert_eq!(u64(), reference.u64());
+            for taken in [
+                0,
+                1,
+                3,
+                CHOSEN_WORDS - 1,
+                CHOSEN_WORDS,
+                CHOSEN_WORDS + 1,
+                40,
+            ] {
+                for _ in 0..taken {
+                    assert_eq!(u64(), reference.u64());
+                }
+                // A function that uses the state continues where the
+                // single draws left it.
+                assert_eq!(fork(), reference.fork(), "after {taken} draws");
+                assert_eq!(LOCAL.with(load), reference.s);
                 assert_eq!(LOCAL.with(|local| local.next.get()), BLOCK);
             }
-            assert_eq!(LOCAL.with(load), reference.s);
+            // Nested draws inside `with` leave no words behind.
+            let outer = with(|r| {
+                let first = r.u64();
+                u64(); // from the nested stream
+                first
+            });
+            assert_eq!(outer, reference.u64());
+            assert_eq!(u64(), reference.u64());
         });
     }
 
