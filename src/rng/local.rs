@@ -595,8 +595,15 @@ pub fn fill(dest: &mut [u8]) {
         let Some(cells) = block.as_slice_of_cells().get(next..next + words) else {
             return false;
         };
-        for (chunk, word) in dest.chunks_mut(8).zip(cells) {
-            chunk.copy_from_slice(&word.get().to_le_bytes()[..chunk.len()]);
+        // Whole words, then the rest: a copy of a length known per word
+        // (a chunk of any length was a `memcpy` call per word).
+        let mut chunks = dest.chunks_exact_mut(8);
+        for (chunk, word) in (&mut chunks).zip(cells) {
+            chunk.copy_from_slice(&word.get().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        if let Some(last) = cells.last().filter(|_| !rest.is_empty()) {
+            rest.copy_from_slice(&last.get().to_le_bytes()[..rest.len()]);
         }
         local.next.set(next + words);
         true
