@@ -89,10 +89,13 @@
 //! four draws of its state. The block and the lanes take 768 bytes of each
 //! thread's thread-local storage.
 //!
-//! A thread given [`seed`] keeps no block: each single draw is the next
-//! output of its state, out of line, so that its sequence stays
-//! `Rng::with_seed`'s (a slower draw: for reproducible speed, draw from an
-//! owned [`Rng`], or inside [`with`]).
+//! A thread given [`seed`] fills its block with its state's next 16
+//! outputs instead, so that its sequence stays `Rng::with_seed`'s: a
+//! function that uses the state ([`fill`](fn@fill) of 1 KiB or more,
+//! [`shuffle`](fn@shuffle), [`fork`](fn@fork), [`with`]) first steps it past
+//! the words taken (at most 16 steps). In a summing loop its draws cost
+//! about twice an owned [`Rng`]'s (benches/README.md): for reproducible
+//! speed, draw from an owned `Rng`, or inside [`with`].
 //!
 //! # Fill
 //!
