@@ -11,7 +11,7 @@
 //! - The xoshiro256++ state, which the functions that take many draws at
 //!   once use in registers: `fill`, `shuffle`, `fork`, `with` and what
 //!   runs inside it. A flag says whether it has been seeded; it is tested
-//!   before the state is read, and set inline after the (cold) seeding call.
+//!   before the state is read, and a cold call seeds it.
 //! - A block of 64 words for the single draws (`u64`, `f64`, `range`,
 //!   `bool`'s refills, `choose`…), written by the eight lanes of
 //!   `lanes.rs`, whose state the thread keeps. A single draw loads an
@@ -255,7 +255,8 @@ fn draw_slow() -> u64 {
         // these two live, and `refill` runs no user code. In place, not
         // copied in and out with `get` and `set`: the copies of the block
         // and the lanes took more time than the lanes' steps (a summing
-        // loop of `u64()`s, measured: benches/README.md).
+        // loop of `u64()`s: 60 % of its time in `memmove` and the copies,
+        // `perf record`; 1.06 ns a draw, 0.65 in place).
         let (state, block) = unsafe { (&mut *local.lanes.as_ptr(), &mut *local.block.as_ptr()) };
         lanes::refill(state, block);
         local.next.set(1);
