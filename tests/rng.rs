@@ -94,6 +94,34 @@ fn counts(n: usize, samples: u64, mut draw: impl FnMut() -> usize) -> Vec<u64> {
 }
 
 #[test]
+fn long_fills_through_the_lanes_are_uniform() {
+    // The lanes' output (long fills; an unseeded thread's block is the same
+    // interleaving): byte values, and each lane's low byte, uniform.
+    let len = scaled(1 << 20, 8 << 10);
+    for seed in [1, 2] {
+        let mut bytes = vec![0u8; len];
+        Rng::with_seed(seed).fill(&mut bytes);
+        let mut all = vec![0u64; 256];
+        for &b in &bytes {
+            all[usize::from(b)] += 1;
+        }
+        assert!(chi_square(&all) < critical(255.0), "bytes, seed {seed}");
+        for lane in 0..8 {
+            let mut low = vec![0u64; 256];
+            for word in bytes.chunks_exact(8).skip(lane).step_by(8) {
+                low[usize::from(word[0])] += 1;
+            }
+            if !cfg!(miri) {
+                assert!(
+                    chi_square(&low) < critical(255.0),
+                    "lane {lane}, seed {seed}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn range_is_uniform_where_modulo_is_biased() {
     let samples = scaled(1_000_000, 600);
     for n in [3u8, 7, 10] {
